@@ -1,0 +1,96 @@
+"""Run directories: readable names, refusing to overwrite, and checking resumes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from factorgan import checkpoint
+
+# Keys that may change when a run is resumed (how long / how often, and where it runs).
+RESUMABLE_CHANGES = (
+    "resume",
+    "device",
+    "trainer.max_steps",
+    "trainer.log_every",
+    "trainer.sample_every",
+    "trainer.ckpt_every",
+    "trainer.snapshot_every",
+    "trainer.progress",
+)
+
+
+class RunError(RuntimeError):
+    """A run cannot start as asked (it exists, or its resume does not match)."""
+
+
+def run_path(experiment: str, model: str, paired: Any, lam: Any, seed: Any, name: Any) -> str:
+    """``<experiment>/<model>/paired<P>[_lam<L>]_seed<S>[_<name>]``; null parts are left out."""
+    leaf = f"paired{paired}"
+    if lam is not None and str(lam) not in ("None", "null", ""):
+        leaf += f"_lam{lam}"
+    leaf += f"_seed{seed}"
+    if name is not None and str(name) not in ("None", "null", ""):
+        leaf += f"_{name}"
+    return f"{experiment}/{model}/{leaf}"
+
+
+def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ (ignoring :data:`RESUMABLE_CHANGES`)."""
+    a, b = flatten(saved), flatten(current)
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key in RESUMABLE_CHANGES:
+            continue
+        if a.get(key, "<missing>") != b.get(key, "<missing>"):
+            diffs.append(f"{key}: {a.get(key, '<missing>')!r} -> {b.get(key, '<missing>')!r}")
+    return diffs
+
+
+def prepare(run_dir: Path, config: dict[str, Any], resume: bool) -> Path | None:
+    """Check the run directory; return the checkpoint to resume from, or None to start.
+
+    Starting over an existing run without ``resume=true`` is refused, and so is resuming
+    with a config that differs beyond :data:`RESUMABLE_CHANGES`.
+    """
+    last = checkpoint.find(run_dir)
+    if last is None:
+        if resume:
+            print(f"resume=true but {run_dir} holds no checkpoint yet: starting a new run")
+        return None
+    if not resume:
+        step = torch.load(last, map_location="cpu", weights_only=False)["step"]
+        raise RunError(
+            f"{run_dir} already holds a run (checkpoint at step {step}). Add resume=true to "
+            f"continue it (a larger trainer.max_steps extends it), or name=<tag> to start a "
+            f"separate run."
+        )
+    saved = checkpoint.load(last)["config"]
+    diffs = config_differences(saved, config)
+    if diffs:
+        raise RunError(
+            f"cannot resume {run_dir}: the config differs from the saved run in\n  "
+            + "\n  ".join(diffs)
+            + "\nOnly these may change on resume: " + ", ".join(RESUMABLE_CHANGES)
+        )
+    return last
+
+
+def write_metrics_placeholder(run_dir: Path) -> None:
+    """``metrics.json`` exists from the start (empty until evaluation writes it)."""
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        path.write_text(json.dumps({}) + "\n")

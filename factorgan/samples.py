@@ -1,0 +1,64 @@
+"""Sample grids at intervals: to TensorBoard and as PNG files in the run directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+from torchvision.utils import make_grid, save_image
+
+from factorgan.datasets.base import PairedDataset
+
+
+class SampleWriter:
+    """Draws the same ``n`` samples each time (fixed noise; fixed test inputs when the
+    generator is conditional), so successive grids show how training changes them."""
+
+    def __init__(
+        self, run_dir: Path, generator: nn.Module, data: PairedDataset, seed: int, n: int = 64
+    ) -> None:
+        self.dir = Path(run_dir) / "samples"
+        self.G = generator
+        self.data = data
+        # A private CPU generator: drawing the grid never disturbs the training RNG.
+        g = torch.Generator().manual_seed(10_000 + seed)
+        self.z = torch.rand(n, generator.noise_dim, generator=g) * 2 - 1
+        self.cond = None
+        if data.input_parts:
+            pool = data.test if len(data.test) else data.train.cpu()
+            cond = torch.cat(data.factorisation.split(pool[:n])[: data.input_parts],
+                             dim=data.factorisation.dim + 1)
+            self.cond = cond
+            self.z = self.z[: len(cond)]
+
+    @torch.no_grad()
+    def draw(self) -> torch.Tensor:
+        """Generated joint samples ``(n, *sample_shape)`` on the CPU."""
+        device = next(self.G.parameters()).device
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            z = self.z.to(device)
+            if self.cond is None:
+                x = self.G(z)
+            else:
+                cond = self.cond.to(device)
+                x = torch.cat([cond, self.G(z, cond)], dim=self.data.factorisation.dim + 1)
+        finally:
+            self.G.train(was_training)
+        return x.float().clamp(0, 1).cpu()
+
+    def write(self, writer: SummaryWriter | None, step: int) -> Path:
+        """Add the grid to TensorBoard (tag ``samples``) and save ``samples/step_N.png``
+        and ``samples/latest.png``; returns the latest PNG's path."""
+        x = self.draw()
+        nrow = max(1, int(len(x) ** 0.5))
+        grid = make_grid(x, nrow=nrow, padding=2, pad_value=0.5)
+        if writer is not None:
+            writer.add_image("samples", grid, step)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        save_image(grid, self.dir / f"step_{step:07d}.png")
+        latest = self.dir / "latest.png"
+        save_image(grid, latest)
+        return latest

@@ -1,0 +1,106 @@
+"""Hydra entry point: ``python -m factorgan.train [experiment=...] [key=value ...]``.
+
+This is the one place objects are built from the config; library code takes typed
+arguments.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from factorgan import runs
+from factorgan.datasets.base import DatasetError
+from factorgan.scalars import NonFiniteLossError
+from factorgan.trainer import Schedule, Trainer
+
+OmegaConf.register_new_resolver("run_path", runs.run_path, replace=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name} was asked for but CUDA is not available; use device=cpu")
+    return device
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
+    """Instantiate data, networks, objective and optimisers from a composed config."""
+    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)  # network initialisation
+    data = instantiate(cfg.dataset).to(device)
+    generator = instantiate(
+        cfg.generator, out_shape=data.output_shape, cond_shape=data.input_shape
+    ).to(device)
+    discriminator = instantiate(
+        cfg.model.discriminator,
+        make_net=instantiate(cfg.discriminator),
+        sample_shape=data.sample_shape,
+        factorisation=data.factorisation,
+        input_parts=data.input_parts,
+    ).to(device)
+    return Trainer(
+        generator=generator,
+        discriminator=discriminator,
+        data=data,
+        objective=instantiate(cfg.loss),
+        make_optimizer=instantiate(cfg.optimizer),
+        schedule=Schedule(**cfg.trainer),
+        run_dir=run_dir,
+        seed=cfg.seed,
+        generator_inputs_paired_only=cfg.model.generator_inputs == "paired",
+        config=config,
+    )
+
+
+def train(cfg: DictConfig, run_dir: Path) -> Trainer:
+    """Start or resume the run in ``run_dir`` and train it to ``trainer.max_steps``."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    resume_from = runs.prepare(run_dir, config, cfg.resume)  # type: ignore[arg-type]
+    trainer = build_trainer(cfg, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume_from is not None:
+        trainer.load_state_dict(torch.load(resume_from, map_location=trainer.device, weights_only=False))
+        print(f"Resuming {run_dir} from step {trainer.step}")
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    runs.write_metrics_placeholder(run_dir)
+    print(f"Run directory: {run_dir}")
+    print(f"  data: {trainer.data}")
+    print(f"  device: {trainer.device}; watch with: tensorboard --logdir {run_dir.parent.parent.parent}")
+    trainer.fit()
+    print(f"Finished at step {trainer.step}. Run directory: {run_dir}")
+    print(f"  samples: {run_dir / 'samples' / 'latest.png'}")
+    print(f"  TensorBoard: tensorboard --logdir {run_dir.parent.parent.parent}")
+    return trainer
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        train(cfg, run_dir)
+    except (runs.RunError, DatasetError, NonFiniteLossError) as err:
+        # Expected failures: a clear message and exit code, no traceback.
+        print(f"error: {err}", file=sys.stderr)
+        if isinstance(err, NonFiniteLossError):
+            print(
+                f"The last good checkpoint is kept in {run_dir / 'checkpoints'}; lower the "
+                "learning rate or change the objective, then resume=true.",
+                file=sys.stderr,
+            )
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""The training loop (METHOD.md): per generator update, ``disc_iter`` discriminator
+steps on one shared generator batch each, then the generator step on the combined
+logit, then logging, samples and checkpoints."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from factorgan import checkpoint
+from factorgan.combined import CombinedDiscriminator, RealBatch, combine
+from factorgan.datasets.base import PairedDataset
+from factorgan.losses import Objective
+from factorgan.samples import SampleWriter
+from factorgan.scalars import NonFiniteLossError, ScalarLog, check_finite
+
+
+@dataclass
+class Schedule:
+    """How long to train and how often to log, sample and checkpoint (generator steps)."""
+
+    max_steps: int
+    disc_iter: int = 2
+    batch_size: int = 25
+    log_every: int = 100
+    sample_every: int = 1000
+    ckpt_every: int = 1000
+    snapshot_every: int = 0  # also keep checkpoints/step_XXXXXXX.pt every N steps (0: off)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "disc_iter", "batch_size", "log_every", "ckpt_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"trainer.{name}={getattr(self, name)} must be ≥ 1")
+
+
+class Trainer:
+    """Trains a generator against a :class:`CombinedDiscriminator` on a dataset.
+
+    Args:
+        generator: maps (z, cond) to generated parts ``(N, *data.output_shape)``.
+        discriminator: the combined discriminator (GAN or FactorGAN variant).
+        data: training data on the training device.
+        objective: generator objective on the combined logit (per-sample loss).
+        make_optimizer: builds an optimiser from a parameter list (e.g. Adam partial).
+        schedule: steps and intervals.
+        run_dir: where events, samples and checkpoints go.
+        seed: seeds the training RNG (noise, data indices, shuffles).
+        generator_inputs_paired_only: conditional GAN baseline: inputs from paired data only.
+        config: the resolved config, stored in every checkpoint.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: CombinedDiscriminator,
+        data: PairedDataset,
+        objective: Objective,
+        make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
+        schedule: Schedule,
+        run_dir: str | Path,
+        seed: int = 0,
+        generator_inputs_paired_only: bool = False,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.G, self.D, self.data = generator, discriminator, data
+        self.objective = objective
+        self.schedule = schedule
+        self.run_dir = Path(run_dir)
+        self.device = data.device
+        self.seed = seed
+        self.inputs_paired_only = generator_inputs_paired_only
+        self.config = config or {}
+        # One optimiser over all sub-discriminators: Adam is per-parameter, so this is
+        # the same update as one optimiser per network, in one multi-tensor step.
+        self.opt_g = make_optimizer(list(self.G.parameters()))
+        self.opt_d = make_optimizer(list(self.D.parameters()))
+        self.rng = torch.Generator(self.device)
+        self.rng.manual_seed(seed)
+        self.step = 0
+        self.scalars = ScalarLog()
+        self._writer: SummaryWriter | None = None
+        self.samples = SampleWriter(self.run_dir, generator, data, seed)
+
+    # ---- data -----------------------------------------------------------------------
+    def noise(self, n: int) -> Tensor:
+        """z ~ U(-1, 1)^noise_dim, ``(n, noise_dim)``."""
+        return torch.rand(n, self.G.noise_dim, generator=self.rng, device=self.device) * 2 - 1
+
+    def generate(self, n: int) -> Tensor:
+        """A batch of generated joint samples ``(n, *sample_shape)`` (inputs joined in)."""
+        if not self.data.input_parts:
+            return self.G(self.noise(n))
+        cond = self.data.sample_inputs(n, self.rng, paired_only=self.inputs_paired_only)
+        out = self.G(self.noise(n), cond)
+        return torch.cat([cond, out], dim=self.data.factorisation.dim + 1)
+
+    def real_batch(self, n: int) -> RealBatch:
+        """Real data for one D step: only what the discriminator's terms need."""
+        paired = self.data.sample_paired(n, self.rng) if self.D.needs_paired else None
+        parts = {i: self.data.sample_part(i, n, self.rng) for i in self.D.marginal_parts}
+        return RealBatch(paired=paired, parts=parts)
+
+    # ---- the two steps --------------------------------------------------------------
+    def discriminator_step(self) -> None:
+        n = self.schedule.batch_size
+        with torch.no_grad():
+            fake = self.generate(n)  # ONE generator batch shared by every sub-discriminator
+        terms = self.D.losses(self.real_batch(n), fake, self.rng)
+        total = torch.stack([t.loss for t in terms.values()]).sum()
+        self.opt_d.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_d.step()
+        log = {f"loss/d_{k}": t.loss for k, t in terms.items()}
+        log.update({f"acc/d_{k}": t.accuracy for k, t in terms.items()})
+        self.scalars.add(log)
+
+    def generator_step(self) -> None:
+        self.D.requires_grad_(False)  # sub-discriminators frozen: no parameter grads
+        try:
+            fake = self.generate(self.schedule.batch_size)
+            terms = self.D.terms(fake)
+            v = combine(terms)
+            loss = self.objective(v).mean()
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+        finally:
+            self.D.requires_grad_(True)
+        log = {"loss/g": loss, "prob/d_combined_fake": torch.sigmoid(v.detach()).mean()}
+        log.update({f"logit/{k}_fake": t.detach().mean() for k, t in terms.items()})
+        self.scalars.add(log)
+
+    # ---- loop -----------------------------------------------------------------------
+    @property
+    def writer(self) -> SummaryWriter:
+        if self._writer is None:
+            self._writer = SummaryWriter(str(self.run_dir / "tb"))
+        return self._writer
+
+    def fit(self) -> None:
+        """Train from ``self.step`` to ``schedule.max_steps``."""
+        s = self.schedule
+        self.G.train()
+        self.D.train()
+        bar = tqdm(
+            total=s.max_steps, initial=self.step, unit="step", disable=not s.progress,
+            dynamic_ncols=True, mininterval=1.0, desc="train",
+        )
+        try:
+            while self.step < s.max_steps:
+                for _ in range(s.disc_iter):
+                    self.discriminator_step()
+                self.generator_step()
+                self.step += 1
+                bar.update(1)
+                self.after_step(bar)
+        finally:
+            bar.close()
+            if self._writer is not None:
+                self._writer.flush()
+
+    def after_step(self, bar: tqdm | None = None) -> None:
+        s, step = self.schedule, self.step
+        last = step == s.max_steps
+        if step % s.log_every == 0 or step % s.ckpt_every == 0 or last:
+            means = self.scalars.flush()
+            check_finite(means, step)
+            for tag, value in means.items():
+                self.writer.add_scalar(tag, value, step)
+            if bar is not None and "loss/g" in means:
+                bar.set_postfix(g=f"{means['loss/g']:.3f}", p_fake=f"{means['prob/d_combined_fake']:.2f}")
+        if s.sample_every and (step % s.sample_every == 0 or last):
+            self.samples.write(self.writer, step)
+        if step % s.ckpt_every == 0 or last:
+            self.save()
+
+    # ---- checkpoints ----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": checkpoint.rng_state(self.rng),
+            "rng_device": self.device.type,
+            "config": self.config,
+        }
+
+    def _params_finite(self) -> bool:
+        params = [p.detach() for p in (*self.G.parameters(), *self.D.parameters())]
+        return bool(torch.stack([p.float().abs().sum() for p in params]).sum().isfinite())
+
+    def save(self) -> Path:
+        """Write ``checkpoints/last.pt`` atomically (and a step snapshot if due)."""
+        if not self._params_finite():  # never replace a good checkpoint with NaN weights
+            raise NonFiniteLossError(f"non-finite weights at step {self.step}")
+        state = self.state_dict()
+        ckpt_dir = checkpoint.checkpoint_dir(self.run_dir)
+        path = ckpt_dir / checkpoint.LAST
+        checkpoint.save_atomic(state, path)
+        if self.schedule.snapshot_every and self.step % self.schedule.snapshot_every == 0:
+            checkpoint.save_atomic(state, ckpt_dir / f"step_{self.step:07d}.pt")
+        return path
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.step = int(state["step"])
+        if state.get("rng_device") == self.device.type:
+            checkpoint.restore_rng_state(state["rng"], self.rng)
+        else:
+            warnings.warn(
+                f"resuming on {self.device.type} a run saved on {state.get('rng_device')}: "
+                "the random streams restart (seeded by seed and step)"
+            )
+            self.rng.manual_seed(self.seed + self.step)
