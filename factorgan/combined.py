@@ -28,7 +28,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from factorgan.discriminators import DiscriminatorFactory, apply_spectral_norm
+from factorgan.discriminators import DiscriminatorFactory
+from factorgan.spectral_norm import apply_spectral_norm
 from factorgan.factorisation import Factorisation
 from factorgan.losses import discriminator_accuracy, discriminator_bce
 

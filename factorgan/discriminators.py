@@ -2,7 +2,7 @@
 
 Networks are built by factories that the model calls once per sub-discriminator with
 that sub-discriminator's input shape; spectral normalisation is applied by the model
-(:func:`apply_spectral_norm`) so every architecture gets it the same way.
+(:func:`factorgan.spectral_norm.apply_spectral_norm`) so every architecture gets it the same way.
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import math
 from typing import Callable, Sequence
 
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 # A factory: input shape of one sample (no batch dim) and a width multiplier -> network.
 DiscriminatorFactory = Callable[..., nn.Module]
@@ -48,17 +47,6 @@ class MLPDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x``: (N, *in_shape) -> logits (N,)."""
         return self.net(x).squeeze(1)
-
-
-def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Spectral-normalise the weight of every Linear and Conv layer in ``module``, in place.
-
-    Uses one power iteration per forward pass in training mode (Miyato et al., 2018).
-    """
-    for sub in list(module.modules()):
-        if isinstance(sub, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            spectral_norm(sub)
-    return module
 
 
 def count_parameters(module: nn.Module) -> int:
