@@ -89,8 +89,45 @@ def prepare(run_dir: Path, config: dict[str, Any], resume: bool) -> Path | None:
     return last
 
 
+METRICS = "metrics.json"
+HPARAM_KEYS = ("experiment_name", "model.name", "paired", "lam", "seed", "name")
+
+
 def write_metrics_placeholder(run_dir: Path) -> None:
     """``metrics.json`` exists from the start (empty until evaluation writes it)."""
-    path = run_dir / "metrics.json"
+    path = run_dir / METRICS
     if not path.exists():
         path.write_text(json.dumps({}) + "\n")
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """The run's ``metrics.json`` (``{}`` before any evaluation)."""
+    path = Path(run_dir) / METRICS
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_metrics(run_dir: Path, metrics: dict[str, float], step: int, checkpoint_name: str) -> Path:
+    """Write ``metrics.json`` atomically: ``{"step", "checkpoint", "metrics": {name: value}}``.
+
+    Evaluations of other checkpoints are kept under ``"by_checkpoint"`` so evaluating an
+    old snapshot never loses the final numbers.
+    """
+    path = Path(run_dir) / METRICS
+    old = read_metrics(run_dir)
+    by_ckpt = dict(old.get("by_checkpoint", {}))
+    entry = {"step": int(step), "metrics": {k: float(v) for k, v in metrics.items()}}
+    by_ckpt[checkpoint_name] = entry
+    out: dict[str, Any] = {"by_checkpoint": by_ckpt}
+    main = by_ckpt.get(checkpoint.LAST, entry)
+    out.update({"step": main["step"], "checkpoint": checkpoint.LAST if checkpoint.LAST in by_ckpt else checkpoint_name, "metrics": main["metrics"]})
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def hparams(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings that identify a run, for TensorBoard's HParams view."""
+    flat = flatten(config)
+    return {k: (flat.get(k) if isinstance(flat.get(k), (int, float, str, bool)) else str(flat.get(k)))
+            for k in HPARAM_KEYS}

@@ -79,6 +79,12 @@ def train(cfg: DictConfig, run_dir: Path) -> Trainer:
     print(f"  data: {trainer.data}")
     print(f"  device: {trainer.device}; watch with: tensorboard --logdir {run_dir.parent.parent.parent}")
     trainer.fit()
+    if cfg.get("evaluation") is not None:
+        # The evaluator is any callable Trainer -> {metric: value} (config `evaluation`).
+        evaluator = instantiate(cfg.evaluation)
+        metrics = evaluator(trainer)
+        trainer.record_metrics(metrics)
+        print("Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     print(f"Finished at step {trainer.step}. Run directory: {run_dir}")
     print(f"  samples: {run_dir / 'samples' / 'latest.png'}")
     print(f"  TensorBoard: tensorboard --logdir {run_dir.parent.parent.parent}")

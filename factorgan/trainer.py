@@ -181,6 +181,21 @@ class Trainer:
         if step % s.ckpt_every == 0 or last:
             self.save()
 
+    # ---- results --------------------------------------------------------------------
+    def record_metrics(self, metrics: dict[str, float], checkpoint_name: str = checkpoint.LAST) -> None:
+        """Evaluation results to ``metrics.json``, TensorBoard scalars ``eval/<name>`` at
+        the current step, and TensorBoard's HParams view (run settings -> metrics)."""
+        from factorgan import runs  # runs imports checkpoint only; no cycle at import time
+
+        runs.write_metrics(self.run_dir, metrics, self.step, checkpoint_name)
+        for name, value in metrics.items():
+            self.writer.add_scalar(f"eval/{name}", value, self.step)
+        self.writer.add_hparams(
+            runs.hparams(self.config), {f"hparam/{k}": v for k, v in metrics.items()},
+            run_name="hparams", global_step=self.step,
+        )
+        self.writer.flush()
+
     # ---- checkpoints ----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
