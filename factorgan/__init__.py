@@ -1,0 +1,3 @@
+"""factorgan: training GANs from incomplete observations with factorised discriminators."""
+
+__version__ = "0.1.0"
