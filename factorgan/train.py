@@ -91,12 +91,29 @@ def train(cfg: DictConfig, run_dir: Path) -> Trainer:
     return trainer
 
 
+EXPECTED_ERRORS = (runs.RunError, DatasetError, NonFiniteLossError)
+
+
+def expected_error(err: BaseException) -> BaseException | None:
+    """The user-facing error behind ``err`` (Hydra wraps errors raised while it
+    instantiates objects), or None for a genuine bug."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, EXPECTED_ERRORS):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         train(cfg, run_dir)
-    except (runs.RunError, DatasetError, NonFiniteLossError) as err:
+    except Exception as raised:
+        err = expected_error(raised)
+        if err is None:
+            raise
         # Expected failures: a clear message and exit code, no traceback.
         print(f"error: {err}", file=sys.stderr)
         if isinstance(err, NonFiniteLossError):

@@ -1,0 +1,36 @@
+"""Shared test helpers: composing the real Hydra configs with overrides."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+import factorgan.train  # noqa: F401  (registers the run_path resolver)
+
+TINY = [
+    "trainer.max_steps=4",
+    "trainer.log_every=2",
+    "trainer.sample_every=2",
+    "trainer.ckpt_every=2",
+    "trainer.progress=false",
+    "device=cpu",
+]
+
+
+def compose_config(*overrides: str) -> DictConfig:
+    """The composed ``train`` config, as ``python -m factorgan.train <overrides>`` sees it."""
+    with initialize_config_module("factorgan.configs", version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+@pytest.fixture
+def make_config() -> Callable[..., DictConfig]:
+    return compose_config
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return tmp_path / "run"

@@ -1,0 +1,60 @@
+import pytest
+import torch
+
+from factorgan.factorisation import Factorisation
+
+
+def _batch(n: int = 64) -> torch.Tensor:
+    # Every row of every part carries its sample index, so pairings are visible.
+    idx = torch.arange(n, dtype=torch.float32)
+    return idx.view(n, 1, 1, 1).expand(n, 1, 6, 2).clone() + torch.arange(6.0).view(1, 1, 6, 1) * 1000
+
+
+def test_split_join_roundtrip_and_shapes():
+    f = Factorisation(dim=1, sizes=[2, 4])
+    x = torch.randn(5, 1, 6, 2)
+    parts = f.split(x)
+    assert [p.shape for p in parts] == [torch.Size([5, 1, 2, 2]), torch.Size([5, 1, 4, 2])]
+    torch.testing.assert_close(f.join(parts), x, rtol=0, atol=0)
+    assert f.part_shape((1, 6, 2), 1) == (1, 4, 2)
+
+
+def test_bad_shapes_are_rejected():
+    with pytest.raises(ValueError, match="at least 2 parts"):
+        Factorisation(dim=0, sizes=[3])
+    with pytest.raises(ValueError, match="cannot be cut"):
+        Factorisation(dim=1, sizes=[2, 2]).check_shape((1, 6, 2))
+
+
+@pytest.mark.parametrize("sizes", [[3, 3], [2, 2, 2], [1, 1, 1, 1, 1, 1]])
+def test_shuffle_keeps_each_parts_multiset_and_breaks_pairing(sizes):
+    f = Factorisation(dim=1, sizes=sizes)
+    x = _batch()
+    g = torch.Generator().manual_seed(0)
+    y = f.shuffle(x, g)
+    assert y.shape == x.shape
+    xs, ys = f.split(x), f.split(y)
+    torch.testing.assert_close(ys[0], xs[0], rtol=0, atol=0)  # the first part stays
+    sample_of = [p[:, 0, 0, 0] % 1000 for p in ys]  # which sample each part came from
+    for k in range(1, len(sizes)):
+        # same multiset of rows ...
+        torch.testing.assert_close(
+            torch.sort(ys[k].flatten(1), dim=0).values, torch.sort(xs[k].flatten(1), dim=0).values,
+            rtol=0, atol=0,
+        )
+        # ... each part row intact (a whole row of one sample) ...
+        assert torch.all(ys[k] % 1000 == sample_of[k].view(-1, 1, 1, 1))
+        # ... but the pairing with part 0 is broken for most samples.
+        assert (sample_of[k] != sample_of[0]).float().mean() > 0.8
+    if len(sizes) > 2:  # parts are permuted independently of each other
+        assert (sample_of[1] != sample_of[2]).float().mean() > 0.8
+
+
+def test_shuffle_is_seeded():
+    f = Factorisation(dim=1, sizes=[3, 3])
+    x = _batch()
+    a = f.shuffle(x, torch.Generator().manual_seed(1))
+    b = f.shuffle(x, torch.Generator().manual_seed(1))
+    c = f.shuffle(x, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.equal(a, c)
