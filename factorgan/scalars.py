@@ -17,20 +17,27 @@ class NonFiniteLossError(RuntimeError):
 
 
 class ScalarLog:
+    """Sums of 0-dim device tensors over a logging interval.
+
+    Each :meth:`add` call stacks its values into one vector and adds it to the running
+    sum for that set of tags: two kernels per call instead of one per tag.
+    """
+
     def __init__(self) -> None:
-        self._sums: dict[str, Tensor] = {}
-        self._counts: dict[str, int] = {}
+        self._sums: dict[tuple[str, ...], Tensor] = {}
+        self._counts: dict[tuple[str, ...], int] = {}
 
     def add(self, values: dict[str, Tensor]) -> None:
-        """Accumulate 0-dim tensors (detached; stays on their device)."""
-        for tag, value in values.items():
-            value = value.detach().float()
-            if tag in self._sums:
-                self._sums[tag] = self._sums[tag] + value
-                self._counts[tag] += 1
+        """Accumulate 0-dim tensors (detached; they stay on their device)."""
+        tags = tuple(values)
+        with torch.no_grad():
+            stacked = torch.stack([v.detach().float() for v in values.values()])
+            if tags in self._sums:
+                self._sums[tags].add_(stacked)
+                self._counts[tags] += 1
             else:
-                self._sums[tag] = value
-                self._counts[tag] = 1
+                self._sums[tags] = stacked
+                self._counts[tags] = 1
 
     def pending(self) -> bool:
         return bool(self._sums)
@@ -39,12 +46,18 @@ class ScalarLog:
         """Interval means as Python floats; resets the accumulators."""
         if not self._sums:
             return {}
-        tags = list(self._sums)
-        stacked = torch.stack([self._sums[t] for t in tags]).cpu()  # CPU-GPU sync point
-        means = {t: float(v) / self._counts[t] for t, v in zip(tags, stacked.tolist())}
+        keys = list(self._sums)
+        flat = torch.cat([self._sums[k] for k in keys]).cpu()  # CPU-GPU sync point
+        values = iter(flat.tolist())
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for key in keys:
+            for tag in key:
+                sums[tag] = sums.get(tag, 0.0) + next(values)
+                counts[tag] = counts.get(tag, 0) + self._counts[key]
         self._sums.clear()
         self._counts.clear()
-        return means
+        return {tag: sums[tag] / counts[tag] for tag in sums}
 
 
 def check_finite(means: dict[str, float], step: int) -> None:

@@ -5,6 +5,11 @@ its backward), these layers run the plain linear map / convolution and divide it
 output by σ before adding the bias. σ = uᵀ W v is estimated with one power iteration
 per forward pass in training mode (u, v carried as buffers); the gradient flows through
 σ as in :func:`torch.nn.utils.parametrizations.spectral_norm`, so the maths is the same.
+
+The linear layer is one autograd node with a hand-written backward (the MLP
+discriminators are small enough that per-operation overhead, not arithmetic, sets their
+speed): dL/dW = (g/σ)ᵀx − (Σ g ⊙ xWᵀ / σ²) u vᵀ, with no weight gradient at all when the
+weights are frozen (the generator step).
 """
 from __future__ import annotations
 
@@ -49,6 +54,49 @@ class _SpectralNorm:
             self._power_iteration(1)
         return torch.dot(self.sn_u, torch.mv(self.weight.flatten(1), self.sn_v))
 
+    @torch.no_grad()
+    def _sigma_no_grad(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(σ, u, v) without a graph; one power iteration first in training mode.
+
+        After the iteration u = Wv / ‖Wv‖, so σ = uᵀWv = ‖Wv‖: no extra product needed.
+        """
+        w = self.weight.flatten(1)
+        if not self.training:  # type: ignore[attr-defined]
+            return torch.dot(self.sn_u, torch.mv(w, self.sn_v)), self.sn_u, self.sn_v
+        v = _normalize(torch.mv(w.t(), self.sn_u), self.eps)
+        wv = torch.mv(w, v)
+        sigma = wv.norm()
+        u = wv / (sigma + self.eps)
+        self.sn_u.copy_(u)
+        self.sn_v.copy_(v)
+        return sigma, u, v
+
+
+class _SNLinearFn(torch.autograd.Function):
+    """y = x Wᵀ / σ + b for a precomputed σ = uᵀWv, with the gradient through σ."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, sigma: Tensor, u: Tensor, v: Tensor) -> Tensor:  # type: ignore[override]
+        inv_sigma = sigma.reciprocal()
+        xw = torch.mm(x, weight.t())
+        y = torch.addcmul(bias, xw, inv_sigma) if bias is not None else xw * inv_sigma
+        ctx.save_for_backward(x, weight, xw, inv_sigma, u, v)
+        ctx.has_bias = bias is not None
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        x, weight, xw, inv_sigma, u, v = ctx.saved_tensors
+        g = grad * inv_sigma  # dL/d(xWᵀ)
+        grad_x = torch.mm(g, weight) if ctx.needs_input_grad[0] else None
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            # dL/dσ = -Σ g ⊙ xWᵀ / σ; dσ/dW = u vᵀ (u, v held constant, as in torch).
+            grad_sigma = torch.vdot(g.reshape(-1), xw.reshape(-1)) * inv_sigma
+            grad_w = torch.mm(g.t(), x).sub_(torch.outer(u * grad_sigma, v))
+        grad_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b, None, None, None
+
 
 class SNLinear(nn.Linear, _SpectralNorm):
     """``nn.Linear`` with a spectrally normalised weight."""
@@ -58,8 +106,10 @@ class SNLinear(nn.Linear, _SpectralNorm):
         self._init_sn()
 
     def forward(self, x: Tensor) -> Tensor:
-        y = F.linear(x, self.weight) / self.sigma()
-        return y + self.bias if self.bias is not None else y
+        sigma, u, v = self._sigma_no_grad()
+        lead = x.shape[:-1]
+        y = _SNLinearFn.apply(x.reshape(-1, x.shape[-1]), self.weight, self.bias, sigma, u, v)
+        return y.view(*lead, y.shape[-1])
 
 
 class SNConv2d(nn.Conv2d, _SpectralNorm):

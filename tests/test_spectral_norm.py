@@ -67,3 +67,49 @@ def test_apply_spectral_norm_replaces_every_layer_and_keeps_weights():
     assert isinstance(apply_spectral_norm(nn.Linear(2, 2)), SNLinear)
     # Buffers travel in the state dict, so a resumed run continues the same iteration.
     assert {"0.sn_u", "0.sn_v", "3.0.sn_u", "3.0.sn_v"} <= set(net.state_dict())
+
+
+def test_linear_function_gradients_pass_gradcheck():
+    from factorgan.spectral_norm import _SNLinearFn
+
+    torch.manual_seed(0)
+    x = torch.randn(5, 7, dtype=torch.double, requires_grad=True)
+    w = torch.randn(4, 7, dtype=torch.double, requires_grad=True)
+    b = torch.randn(4, dtype=torch.double, requires_grad=True)
+    u = torch.nn.functional.normalize(torch.randn(4, dtype=torch.double), dim=0)
+    v = torch.nn.functional.normalize(torch.randn(7, dtype=torch.double), dim=0)
+
+    def fn(x, w, b):
+        sigma = torch.dot(u, w @ v).detach()  # σ's value; its gradient is the Function's job
+        return _SNLinearFn.apply(x, w, b, sigma, u, v)
+
+    def reference(x, w, b):
+        return torch.nn.functional.linear(x, w / torch.dot(u, w @ v), b)
+
+    torch.testing.assert_close(fn(x, w, b), reference(x, w, b))
+    torch.autograd.gradcheck(lambda x, w, b: reference(x, w, b), (x, w, b))
+    gy = torch.randn(5, 4, dtype=torch.double)
+    got = torch.autograd.grad(fn(x, w, b), (x, w, b), gy)
+    want = torch.autograd.grad(reference(x, w, b), (x, w, b), gy)
+    for g, r in zip(got, want):
+        torch.testing.assert_close(g, r)
+
+
+def test_training_forward_and_gradient_match_torch_spectral_norm():
+    """Same u, v start: training-mode forwards and the weight gradient equal torch's
+    ``spectral_norm`` (Miyato et al.'s order: v from u, then u from v)."""
+    torch.manual_seed(0)
+    ours = SNLinear(9, 5)
+    ref = torch.nn.utils.spectral_norm(nn.Linear(9, 5), n_power_iterations=1)
+    with torch.no_grad():
+        ref.weight_orig.copy_(ours.weight)
+        ref.bias.copy_(ours.bias)
+        ref.weight_u.copy_(ours.sn_u)
+        ref.weight_v.copy_(ours.sn_v)
+    x = torch.randn(3, 9)
+    for _ in range(2):
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-6)
+    ours(x).pow(2).sum().backward()
+    ref(x).pow(2).sum().backward()
+    torch.testing.assert_close(ours.weight.grad, ref.weight_orig.grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(ours.sn_u, ref.weight_u, rtol=1e-5, atol=1e-6)
