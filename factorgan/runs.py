@@ -19,6 +19,7 @@ RESUMABLE_CHANGES = (
     "trainer.ckpt_every",
     "trainer.snapshot_every",
     "trainer.progress",
+    "trainer.cuda_graph",
 )
 
 

@@ -19,44 +19,47 @@ class NonFiniteLossError(RuntimeError):
 class ScalarLog:
     """Sums of 0-dim device tensors over a logging interval.
 
-    Each :meth:`add` call stacks its values into one vector and adds it to the running
-    sum for that set of tags: two kernels per call instead of one per tag.
+    Each :meth:`add` call stacks its values, plus a 1 that counts the call, into one
+    vector and adds it in place to the running sum for that set of tags: two kernels per
+    call instead of one per tag, and the sums keep their memory across intervals, so a
+    step replayed as a CUDA graph keeps accumulating into them.
     """
 
     def __init__(self) -> None:
         self._sums: dict[tuple[str, ...], Tensor] = {}
-        self._counts: dict[tuple[str, ...], int] = {}
 
     def add(self, values: dict[str, Tensor]) -> None:
         """Accumulate 0-dim tensors (detached; they stay on their device)."""
         tags = tuple(values)
         with torch.no_grad():
-            stacked = torch.stack([v.detach().float() for v in values.values()])
+            first = next(iter(values.values()))
+            stacked = torch.stack([*(v.detach().float() for v in values.values()), first.new_ones((), dtype=torch.float32)])
             if tags in self._sums:
                 self._sums[tags].add_(stacked)
-                self._counts[tags] += 1
             else:
                 self._sums[tags] = stacked
-                self._counts[tags] = 1
 
     def pending(self) -> bool:
         return bool(self._sums)
 
     def flush(self) -> dict[str, float]:
-        """Interval means as Python floats; resets the accumulators."""
+        """Interval means as Python floats; zeroes the sums (in place)."""
         if not self._sums:
             return {}
         keys = list(self._sums)
-        flat = torch.cat([self._sums[k] for k in keys]).cpu()  # CPU-GPU sync point
-        values = iter(flat.tolist())
+        flat = torch.cat([self._sums[k] for k in keys]).cpu().tolist()  # CPU-GPU sync point
+        for k in keys:
+            self._sums[k].zero_()
         sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
+        counts: dict[str, float] = {}
+        pos = 0
         for key in keys:
-            for tag in key:
-                sums[tag] = sums.get(tag, 0.0) + next(values)
-                counts[tag] = counts.get(tag, 0) + self._counts[key]
-        self._sums.clear()
-        self._counts.clear()
+            n = flat[pos + len(key)]
+            for i, tag in enumerate(key):
+                if n:
+                    sums[tag] = sums.get(tag, 0.0) + flat[pos + i]
+                    counts[tag] = counts.get(tag, 0.0) + n
+            pos += len(key) + 1
         return {tag: sums[tag] / counts[tag] for tag in sums}
 
 

@@ -14,6 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from factorgan import checkpoint
+from factorgan.cuda_graphs import make_step_runner
 from factorgan.combined import CombinedDiscriminator, RealBatch, combine
 from factorgan.datasets.base import PairedDataset
 from factorgan.losses import Objective
@@ -33,6 +34,7 @@ class Schedule:
     ckpt_every: int = 1000
     snapshot_every: int = 0  # also keep checkpoints/step_XXXXXXX.pt every N steps (0: off)
     progress: bool = True
+    cuda_graph: bool = False  # CUDA: record one whole step as a graph and replay it
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "disc_iter", "batch_size", "log_every", "ckpt_every"):
@@ -137,6 +139,12 @@ class Trainer:
         log.update({f"logit/{k}_fake": t.detach().mean() for k, t in terms.items()})
         self.scalars.add(log)
 
+    def train_step(self) -> None:
+        """One generator update: ``disc_iter`` discriminator steps, then the generator step."""
+        for _ in range(self.schedule.disc_iter):
+            self.discriminator_step()
+        self.generator_step()
+
     # ---- loop -----------------------------------------------------------------------
     @property
     def writer(self) -> SummaryWriter:
@@ -153,11 +161,10 @@ class Trainer:
             total=s.max_steps, initial=self.step, unit="step", disable=not s.progress,
             dynamic_ncols=True, mininterval=1.0, desc="train",
         )
+        run_step = make_step_runner(self.train_step, self.rng, [self.opt_d, self.opt_g], s.cuda_graph)
         try:
             while self.step < s.max_steps:
-                for _ in range(s.disc_iter):
-                    self.discriminator_step()
-                self.generator_step()
+                run_step()
                 self.step += 1
                 bar.update(1)
                 self.after_step(bar)

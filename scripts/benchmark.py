@@ -1,0 +1,205 @@
+#!/usr/bin/env python
+"""Training-speed benchmark: generator steps per second, peak memory and the time split
+of one step, for every experiment and model, on synthetic data of the real shapes.
+
+    python scripts/benchmark.py --quick                 # a few minutes on 2 CPU cores
+    python scripts/benchmark.py --device cuda --set trainer.cuda_graph=true
+    python scripts/benchmark.py --cases paired_mnist,k_scaling --out bench.json
+
+Each case runs alone in a fresh process (its own peak memory; no two benchmarks share the
+cores). Steps/s is the median over several timed windows after warm-up. The split times
+one instrumented step at a time (synchronising the device between the parts): the
+generator's forward pass for the discriminator steps (``gen``), real-data sampling
+(``data``), the rest of the discriminator steps (``disc``) and the generator step
+(``g_step``), in milliseconds per generator step.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+
+MNIST_MODELS = ("factorgan", "factorgan_no_cp", "gan", "gan_big")
+SEG_MODELS = ("factorgan", "gan", "cyclegan")
+
+
+def seg_shapes(size: int) -> list[str]:
+    return ["dataset=synthetic", f"dataset.sample_shape=[6,{size},{size}]", "dataset.dim=0",
+            "dataset.sizes=[3,3]", "dataset.input_parts=1", "dataset.n_train=200", "dataset.n_test=10"]
+
+
+def cases() -> dict[str, dict[str, list[str]]]:
+    """Case group -> {case name: config overrides}."""
+    groups: dict[str, dict[str, list[str]]] = {
+        "paired_mnist": {
+            f"paired_mnist/{m}": ["experiment=paired_mnist", f"model={m}"] for m in MNIST_MODELS
+        },
+        "k_scaling": {
+            f"k_scaling/K={k}": [
+                "experiment=paired_mnist", "model=factorgan", "dataset=synthetic",
+                f"dataset.sample_shape=[1,{28 * k},28]", f"dataset.sizes=[{','.join(['28'] * k)}]",
+            ]
+            for k in (2, 4, 8)
+        },
+    }
+    if (REPO / "factorgan" / "configs" / "experiment" / "cityscapes_seg.yaml").exists():
+        groups["cityscapes_seg"] = {
+            f"cityscapes_seg/{m}": ["experiment=cityscapes_seg", f"model={m}", *seg_shapes(128)]
+            for m in SEG_MODELS
+        }
+    return groups
+
+
+# ---- one case, in its own process ----------------------------------------------------
+def _sync(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # CPU-GPU sync point: timing only
+
+
+def _timed(fn: Callable, acc: dict[str, float], key: str, device: Any) -> Callable:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _sync(device)
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        _sync(device)
+        acc[key] = acc.get(key, 0.0) + time.perf_counter() - t0
+        return out
+
+    return wrapper
+
+
+def run_case(overrides: list[str], device: str, quick: bool) -> dict[str, Any]:
+    import torch
+    from hydra import compose, initialize_config_module
+
+    from factorgan.cuda_graphs import make_step_runner
+    from factorgan.train import build_trainer
+
+    with initialize_config_module("factorgan.configs", version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"device={device}", "trainer.progress=false"])
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = build_trainer(cfg, Path(tmp))
+        dev = trainer.device
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        trainer.G.train()
+        trainer.D.train()
+        step = make_step_runner(trainer.train_step, trainer.rng, [trainer.opt_d, trainer.opt_g], cfg.trainer.cuda_graph)
+        for _ in range(5 if quick else 20):  # warm-up (and CUDA graph capture)
+            step()
+        _sync(dev)
+        t0 = time.perf_counter()
+        step()
+        _sync(dev)
+        one = time.perf_counter() - t0
+        window_s = 0.5 if quick else 2.0
+        per_window = max(1, int(window_s / max(one, 1e-6)))
+        rates = []
+        for _ in range(3 if quick else 5):
+            _sync(dev)
+            t0 = time.perf_counter()
+            for _ in range(per_window):
+                step()
+            _sync(dev)
+            rates.append(per_window / (time.perf_counter() - t0))
+        # Time split: instrumented eager steps.
+        split: dict[str, float] = {}
+        gen, data = trainer.generate, trainer.real_batch
+        trainer.real_batch = _timed(data, split, "data", dev)  # type: ignore[method-assign]
+        n_split = max(1, min(per_window, 20))
+        for _ in range(n_split):
+            for _ in range(trainer.schedule.disc_iter):
+                trainer.generate = _timed(gen, split, "gen", dev)  # type: ignore[method-assign]
+                _timed(trainer.discriminator_step, split, "disc_total", dev)()
+            trainer.generate = gen  # type: ignore[method-assign]
+            _timed(trainer.generator_step, split, "g_step", dev)()
+        ms = {k: 1000 * v / n_split for k, v in split.items()}
+        ms["disc"] = ms.pop("disc_total") - ms.get("gen", 0.0) - ms.get("data", 0.0)
+        if dev.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(dev)
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        return {
+            "steps_per_s": statistics.median(rates),
+            "s_per_step": 1 / statistics.median(rates),
+            "windows": rates,
+            "peak_memory_mb": peak / 2**20,
+            "split_ms": ms,
+            "device": str(dev),
+            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "overrides": overrides,
+        }
+
+
+# ---- driver ---------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short warm-up and windows")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--cases", default=None, help="comma-separated groups or case names (default: all)")
+    parser.add_argument("--set", nargs="*", default=[], help="extra config overrides for every case")
+    parser.add_argument("--out", type=Path, default=Path("benchmark.json"), help="JSON results")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one case
+    args = parser.parse_args(argv)
+
+    groups = cases()
+    flat = {name: ov for g in groups.values() for name, ov in g.items()}
+    if args.one is not None:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        result = run_case(flat[args.one] + args.set, args.device, args.quick)
+        print("RESULT " + json.dumps(result))
+        return 0
+
+    wanted = args.cases.split(",") if args.cases else list(groups)
+    names = [n for w in wanted for n in (groups[w] if w in groups else [w])]
+    unknown = [n for n in names if n not in flat]
+    if unknown:
+        parser.error(f"unknown cases {unknown}; choose from {list(groups)} or {list(flat)}")
+    results: dict[str, Any] = {}
+    print(f"{'case':28s} {'steps/s':>9s} {'s/step':>8s} {'peak MB':>9s}  split ms (gen/data/disc/g_step)")
+    for name in names:
+        cmd = [sys.executable, __file__, "--one", name, "--device", args.device, "--set", *args.set]
+        if args.quick:
+            cmd.append("--quick")
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if proc.returncode != 0 or line is None:
+            print(f"{name:28s} FAILED: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '?'}")
+            results[name] = {"error": proc.stderr[-2000:]}
+            continue
+        r = json.loads(line[len("RESULT "):])
+        results[name] = r
+        s = r["split_ms"]
+        print(
+            f"{name:28s} {r['steps_per_s']:9.2f} {r['s_per_step']:8.4f} {r['peak_memory_mb']:9.0f}  "
+            f"{s.get('gen', 0):.2f}/{s.get('data', 0):.2f}/{s.get('disc', 0):.2f}/{s.get('g_step', 0):.2f}",
+            flush=True,
+        )
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from factorgan.datasets.synthetic import random_parts
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_synthetic_data_has_the_asked_shape_and_factorisation():
+    data = random_parts((1, 112, 28), dim=1, sizes=[28] * 4, paired=10, n_train=50, n_test=5)
+    assert data.sample_shape == (1, 112, 28) and data.factorisation.num_parts == 4
+    assert 0 <= data.train.min() and data.train.max() <= 1
+    torch.testing.assert_close(data.train, random_parts((1, 112, 28), 1, [28] * 4, 10, 50, 5).train)
+
+
+def test_benchmark_case_reports_rate_memory_and_split():
+    bench = _benchmark_module()
+    assert {"paired_mnist", "k_scaling"} <= set(bench.cases())
+    overrides = bench.cases()["k_scaling"]["k_scaling/K=4"] + ["generator.hidden=16", "discriminator.hidden=16"]
+    r = bench.run_case(overrides, "cpu", quick=True)
+    assert r["steps_per_s"] > 0 and r["peak_memory_mb"] > 0
+    assert set(r["split_ms"]) == {"gen", "data", "disc", "g_step"}
+    assert all(v >= 0 for v in r["split_ms"].values())
+
+
+@pytest.mark.parametrize("bad", ["nope"])
+def test_benchmark_rejects_unknown_cases(bad, capsys):
+    with pytest.raises(SystemExit):
+        _benchmark_module().main(["--cases", bad])
+    assert "unknown cases" in capsys.readouterr().err
