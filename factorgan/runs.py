@@ -20,7 +20,12 @@ RESUMABLE_CHANGES = (
     "trainer.snapshot_every",
     "trainer.progress",
     "trainer.cuda_graph",
+    "evaluation",  # what is measured after training, not how the run trains
 )
+
+
+def _resumable(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in RESUMABLE_CHANGES)
 
 
 class RunError(RuntimeError):
@@ -54,7 +59,7 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     a, b = flatten(saved), flatten(current)
     diffs = []
     for key in sorted(set(a) | set(b)):
-        if key in RESUMABLE_CHANGES:
+        if _resumable(key):
             continue
         if a.get(key, "<missing>") != b.get(key, "<missing>"):
             diffs.append(f"{key}: {a.get(key, '<missing>')!r} -> {b.get(key, '<missing>')!r}")
