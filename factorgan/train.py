@@ -64,6 +64,15 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
     )
 
 
+def tensorboard_root(run_dir: Path, run_path: str) -> Path:
+    """The folder above all runs (``outputs/``) when ``run_dir`` ends in the standard
+    run path, so TensorBoard shows every run side by side; else the run itself."""
+    depth = len(Path(run_path).parts)
+    if run_dir.parts[-depth:] == Path(run_path).parts:
+        return run_dir.parents[depth - 1]
+    return run_dir
+
+
 def train(cfg: DictConfig, run_dir: Path) -> Trainer:
     """Start or resume the run in ``run_dir`` and train it to ``trainer.max_steps``."""
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -75,9 +84,10 @@ def train(cfg: DictConfig, run_dir: Path) -> Trainer:
         print(f"Resuming {run_dir} from step {trainer.step}")
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     runs.write_metrics_placeholder(run_dir)
+    logdir = tensorboard_root(run_dir, cfg.run_path)
     print(f"Run directory: {run_dir}")
     print(f"  data: {trainer.data}")
-    print(f"  device: {trainer.device}; watch with: tensorboard --logdir {run_dir.parent.parent.parent}")
+    print(f"  device: {trainer.device}; watch with: tensorboard --logdir {logdir}")
     trainer.fit()
     if cfg.get("evaluation") is not None:
         # The evaluator is any callable Trainer -> {metric: value} (config `evaluation`).
@@ -87,7 +97,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Trainer:
         print("Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     print(f"Finished at step {trainer.step}. Run directory: {run_dir}")
     print(f"  samples: {run_dir / 'samples' / 'latest.png'}")
-    print(f"  TensorBoard: tensorboard --logdir {run_dir.parent.parent.parent}")
+    print(f"  TensorBoard: tensorboard --logdir {logdir}")
     return trainer
 
 

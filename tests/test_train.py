@@ -189,3 +189,11 @@ def test_configs_ship_in_the_wheel(tmp_path):
     for cfg in CONFIGS.rglob("*.yaml"):
         assert f"factorgan/configs/{cfg.relative_to(CONFIGS).as_posix()}" in names
     assert "factorgan/configs/__init__.py" in names and "factorgan/train.py" in names
+
+
+def test_tensorboard_root_is_the_outputs_folder_for_standard_paths(tmp_path):
+    from factorgan.train import tensorboard_root
+
+    run_path = "paired_mnist/gan/paired100_lam0.9_seed0"
+    assert tensorboard_root(tmp_path / "outputs" / run_path, run_path) == tmp_path / "outputs"
+    assert tensorboard_root(tmp_path / "elsewhere", run_path) == tmp_path / "elsewhere"
