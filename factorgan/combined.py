@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from factorgan.discriminators import DiscriminatorFactory
 from factorgan.spectral_norm import apply_spectral_norm
 from factorgan.factorisation import Factorisation
-from factorgan.losses import discriminator_accuracy, discriminator_bce
+from factorgan.losses import discriminator_bce_and_accuracy
 
 # Sign of each term in the combined logit; any term not listed counts +1.
 TERM_SIGNS: dict[str, float] = {"dep_q": -1.0}
@@ -66,18 +66,10 @@ class TermLoss:
     accuracy: Tensor  # 0-dim fraction of correct real/fake decisions
 
 
-def _real_fake_logits(net: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-    """One forward pass over ``cat([real, fake])``; returns (real logits, fake logits)."""
-    logits = net(torch.cat([real, fake], dim=0))
-    return logits[: real.shape[0]], logits[real.shape[0] :]
-
-
 def _term_loss(net: nn.Module, real: Tensor, fake: Tensor) -> TermLoss:
-    real_logits, fake_logits = _real_fake_logits(net, real, fake)
-    return TermLoss(
-        discriminator_bce(real_logits, fake_logits),
-        discriminator_accuracy(real_logits.detach(), fake_logits.detach()),
-    )
+    """BCE loss and accuracy of one sub-discriminator (real and fake in one pass)."""
+    logits = net(torch.cat([real, fake], dim=0))
+    return TermLoss(*discriminator_bce_and_accuracy(logits, real.shape[0]))
 
 
 class CombinedDiscriminator(nn.Module, abc.ABC):

@@ -93,7 +93,7 @@ class Trainer:
     # ---- data -----------------------------------------------------------------------
     def noise(self, n: int) -> Tensor:
         """z ~ U(-1, 1)^noise_dim, ``(n, noise_dim)``."""
-        return torch.rand(n, self.G.noise_dim, generator=self.rng, device=self.device) * 2 - 1
+        return torch.empty(n, self.G.noise_dim, device=self.device).uniform_(-1.0, 1.0, generator=self.rng)
 
     def generate(self, n: int) -> Tensor:
         """A batch of generated joint samples ``(n, *sample_shape)`` (inputs joined in)."""

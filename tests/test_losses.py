@@ -59,3 +59,17 @@ def test_objective_values():
 def test_unknown_objective_names_the_choices():
     with pytest.raises(ValueError, match="standard"):
         generator_objective("wasserstein")
+
+
+@pytest.mark.parametrize("n_fake", [6, 4])
+def test_one_pass_loss_and_accuracy_equal_the_two_term_versions(n_fake):
+    from factorgan.losses import discriminator_bce_and_accuracy
+
+    logits = torch.randn(6 + n_fake, requires_grad=True)
+    loss, acc = discriminator_bce_and_accuracy(logits, 6)
+    ref = discriminator_bce(logits[:6], logits[6:])
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(acc, discriminator_accuracy(logits[:6].detach(), logits[6:].detach()))
+    g1 = torch.autograd.grad(loss, logits)[0]
+    g2 = torch.autograd.grad(ref, logits)[0]
+    torch.testing.assert_close(g1, g2)
