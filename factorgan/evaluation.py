@@ -65,7 +65,7 @@ class PairedMNISTEvaluator:
         cache_dir: str | None = None,
         classifier_epochs: int = 20,
         classifier_batch_size: int = 25,
-        classifier_lr: float = 1e-4,
+        classifier_lr: float = 1e-3,
         classifier_seed: int = 0,
         progress: bool = True,
     ) -> None:
