@@ -42,7 +42,10 @@ def check_paired_mnist(data: PairedDataset) -> None:
             f"{data.name} has {data.sample_shape} cut {f}. Use it with experiment=paired_mnist."
         )
     if data.train_labels is None or data.test_labels is None or len(data.test) < 2:
-        raise DatasetError(f"{data.name} needs labelled train and test splits for evaluation")
+        raise DatasetError(
+            f"PairedMNISTEvaluator needs the digit classes of a labelled train and test split "
+            f"(as PairedMNIST has); {data.name} has none"
+        )
 
 
 class PairedMNISTEvaluator:

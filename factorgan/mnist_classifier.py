@@ -118,8 +118,9 @@ def train_classifier(
     """Train a fresh classifier on digits ``(N, 1, 28, 28)`` with labels ``(N,)``."""
     device = images.device
     cuda = [device.index or 0] if device.type == "cuda" else []
-    # Seeded init, batches and dropout, without moving the caller's global RNG streams.
-    with torch.random.fork_rng(devices=cuda):
+    # Seeded init, batches and dropout, without moving the caller's global RNG streams;
+    # gradients on even when called under no_grad (e.g. from an evaluator).
+    with torch.random.fork_rng(devices=cuda), torch.enable_grad():
         torch.manual_seed(settings.seed)
         model = MNISTClassifier().to(device)
         rng = torch.Generator(device).manual_seed(settings.seed)
