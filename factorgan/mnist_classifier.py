@@ -167,8 +167,9 @@ def load_or_train(
     key = cache_key(pixels[order], classes[order], settings)
     path = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     path = path / "mnist_classifier" / f"{key}.pt"
-    model = MNISTClassifier().to(images.device)
     if path.exists():
+        with torch.random.fork_rng(devices=[]):  # the weights are replaced: keep the RNG stream
+            model = MNISTClassifier().to(images.device)
         model.load_state_dict(checkpoint.load(path, map_location=images.device)["state_dict"])
         return model.eval(), path, True
     print(f"Training the MNIST classifier on {len(images)} digits ({settings.epochs} epochs); "

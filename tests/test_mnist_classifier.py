@@ -66,6 +66,7 @@ def test_training_is_seeded(digits, tmp_path):
     images, labels = (t[:300] for t in digits["train"])
     before = torch.get_rng_state()
     a, _, _ = load_or_train(images, labels, ONE_EPOCH, tmp_path / "a", progress=False)
+    load_or_train(images, labels, ONE_EPOCH, tmp_path / "a", progress=False)  # a cache hit
     assert torch.equal(torch.get_rng_state(), before)  # the caller's RNG stream is untouched
     b, _, _ = load_or_train(images, labels, ONE_EPOCH, tmp_path / "b", progress=False)
     torch.testing.assert_close(a.fc2.weight, b.fc2.weight)
