@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -17,6 +17,7 @@ TINY = [
     "trainer.ckpt_every=2",
     "trainer.progress=false",
     "device=cpu",
+    "evaluation=null",  # tests that evaluate opt in (tests/test_evaluation.py)
 ]
 
 
@@ -24,6 +25,15 @@ def compose_config(*overrides: str) -> DictConfig:
     """The composed ``train`` config, as ``python -m factorgan.train <overrides>`` sees it."""
     with initialize_config_module("factorgan.configs", version_base="1.3"):
         return compose("train", overrides=list(overrides))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def classifier_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Tests never write the MNIST classifier into the user's ~/.cache/factorgan."""
+    path = tmp_path_factory.mktemp("factorgan_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACTORGAN_CACHE", str(path))
+        yield path
 
 
 @pytest.fixture

@@ -1,0 +1,48 @@
+"""Evaluate a finished (or running) run's checkpoint with the run's configured evaluator.
+
+    python -m factorgan.evaluate run=<run dir> [checkpoint=last] [device=auto]
+                                 [evaluation.<key>=<value> ...]
+
+Rebuilds the run from its ``config.yaml``, loads ``checkpoints/<checkpoint>.pt``
+(``last`` or a snapshot such as ``step_0005000``), runs the config's ``evaluation``
+(for PairedMNIST: fid_top, fid_bottom, fid, dependency, classifier_accuracy) and records
+the metrics: ``metrics.json`` in the run directory (other checkpoints' results are kept
+under ``by_checkpoint``), TensorBoard scalars ``eval/<metric>`` and the HParams view.
+``evaluation.<key>=<value>`` changes one evaluator setting for this call, e.g.
+``evaluation.num_samples=500``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from factorgan import checkpoint
+from factorgan.cli import CliError, load_run, main_guard, parse_args
+
+
+def main(argv: list[str]) -> dict[str, float]:
+    args = parse_args(
+        argv, {"run": "", "checkpoint": checkpoint.LAST, "device": "None"}, __doc__ or "",
+        prefixes=("evaluation.",),
+    )
+    trainer, ckpt = load_run(args["run"], args["checkpoint"], args.get("device"))
+    cfg = OmegaConf.create(trainer.config)
+    if cfg.get("evaluation") is None:
+        raise CliError(
+            f"the run {args['run']} configures no evaluation (evaluation: null in its config.yaml); "
+            "its experiment has no evaluator"
+        )
+    overrides = [f"{k}={v}" for k, v in args.items() if k.startswith("evaluation.")]
+    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+    evaluator: Any = instantiate(cfg.evaluation)
+    metrics = evaluator(trainer)
+    trainer.record_metrics(metrics, ckpt)
+    print(f"{args['run']} ({ckpt}, step {trainer.step}): "
+          + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    return metrics
+
+
+if __name__ == "__main__":
+    main_guard(main)

@@ -1,0 +1,82 @@
+"""``python -m factorgan.sample``: seeded samples of a tiny run in an ``.npz``."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY, compose_config
+from factorgan import sample
+from factorgan.cli import CliError, load_run, main_guard
+from factorgan.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["generator.hidden=16", "discriminator.hidden=16"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("sample") / "run"
+    train(compose_config(*TINY, *SMALL), run_dir)
+    return run_dir
+
+
+def load(path: Path) -> np.ndarray:
+    with np.load(path) as f:
+        return f["samples"]
+
+
+def test_samples_are_seeded_float32_in_unit_range(run, tmp_path):
+    a = load(sample.main([f"run={run}", "n=7", f"out={tmp_path / 'a.npz'}"]))
+    assert a.shape == (7, 1, 56, 28) and a.dtype == np.float32
+    assert 0.0 <= a.min() and a.max() <= 1.0 and a.std() > 0
+    assert (tmp_path / "a.png").exists()
+    b = load(sample.main([f"run={run}", "n=7", f"out={tmp_path / 'b.npz'}", f"seed={sample.DEFAULT_SEED}"]))
+    np.testing.assert_array_equal(a, b)  # the same call gives the same samples
+    c = load(sample.main([f"run={run}", "n=7", f"out={tmp_path / 'c.npz'}", "seed=5"]))
+    assert np.abs(a - c).max() > 1e-3
+
+
+def test_samples_come_from_the_checkpoint_and_do_not_depend_on_batching(run, tmp_path):
+    trainer, name = load_run(run, "last")
+    assert name == "last.pt" and trainer.step == 4
+    whole = sample.draw_samples(trainer, 9)
+    torch.testing.assert_close(sample.draw_samples(trainer, 9, batch_size=4)[:4], whole[:4])
+    # The generator's own output for the first noise batch, computed by hand.
+    z = torch.rand(9, 50, generator=torch.Generator().manual_seed(sample.DEFAULT_SEED)) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.G(z), whole)
+
+
+def test_an_existing_file_is_kept_unless_overwrite(run, tmp_path):
+    out = tmp_path / "s.npz"
+    sample.main([f"run={run}", "n=2", f"out={out}"])
+    with pytest.raises(CliError, match="overwrite=true"):
+        sample.main([f"run={run}", "n=3", f"out={out}"])
+    assert load(out).shape[0] == 2
+    sample.main([f"run={run}", "n=3", f"out={out}", "overwrite=true"])
+    assert load(out).shape[0] == 3
+    with pytest.raises(CliError, match=r"\.npz"):
+        sample.main([f"run={run}", f"out={tmp_path / 's.txt'}"])
+
+
+def test_conditional_runs_keep_their_test_inputs(tmp_path):
+    train(compose_config(*TINY, *SMALL, "dataset.conditional=true"), tmp_path / "r")
+    trainer, _ = load_run(tmp_path / "r")
+    x = sample.draw_samples(trainer, 5)
+    torch.testing.assert_close(x[:, :, :28], trainer.data.test[:5, :, :28])
+
+
+def test_command_line(run, tmp_path, capsys):
+    out = tmp_path / "cli.npz"
+    done = subprocess.run([sys.executable, "-m", "factorgan.sample", f"run={run}", "n=3", f"out={out}"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert load(out).shape == (3, 1, 56, 28)
+    with pytest.raises(SystemExit) as exit_:
+        main_guard(sample.main, [f"run={run}", "checkpoint=nope"])
+    assert exit_.value.code == 2 and "available: last.pt" in capsys.readouterr().err
