@@ -57,7 +57,12 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
                           "class_accuracy/road": float(rng.uniform(0, 1))}
                 make_run(root, "cityscapes_seg", model, paired, None, seed, values)
     make_run(root, "paired_mnist", "factorgan_no_cp", 10, 0.9, 0, None, step=7)  # still training
-    make_run(root, "toy", "gan", 10, None, 0, {"fid": 1.0})
+    toy = make_run(root, "toy", "gan", 10, None, 0, {"fid": 1.0})
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(toy / "tb")) as writer:  # training logs, for --scalars
+        for step, value in ((10, 3.0), (20, 2.5)):
+            writer.add_scalar("loss/g", value, step)
     (root / ".submitit" / "123").mkdir(parents=True)  # launcher logs are not runs
     return root
 
@@ -150,6 +155,15 @@ def test_cityscapes_figure_maps_the_segmentation_table(sweep):
                                ("toy", "fid")):
         labels = [l.get_label() for ax in metric_figure(table, experiment, metric).axes for l in ax.get_lines()]
         assert labels and not any("(paper)" in label for label in labels)
+
+
+def test_last_tensorboard_scalars_can_be_added_as_metrics(sweep):
+    table = collect(sweep, scalars=["loss/g", "no/such_tag"])
+    assert "no/such_tag" not in table.columns
+    toy = table[table["experiment"] == "toy"]
+    assert toy["loss/g"].tolist() == [2.5]  # the last logged value
+    assert table[table["experiment"] != "toy"]["loss/g"].isna().all()
+    assert metric_figure(table, "toy", "loss/g") is not None
 
 
 def test_mean_interval_is_the_student_t_95_interval():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,22 @@ def _none_if_null(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def run_row(run_dir: Path, root: Path) -> dict[str, Any]:
+def last_scalars(run_dir: Path, tags: Sequence[str]) -> dict[str, float]:
+    """The last logged value of each TensorBoard scalar ``tag`` of a run (those it has)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    if not (run_dir / "tb").is_dir():
+        return {}
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    present = set(events.Tags().get("scalars", []))
+    return {tag: float(events.Scalars(tag)[-1].value) for tag in tags if tag in present}
+
+
+def run_row(run_dir: Path, root: Path, scalars: Sequence[str] = ()) -> dict[str, Any]:
     """One run: its identifying settings, the step its metrics were taken at (or its
-    checkpoint's step if not evaluated yet), and every metric of ``metrics.json``."""
+    checkpoint's step if not evaluated yet), every metric of ``metrics.json``, and the
+    last value of the TensorBoard ``scalars`` asked for."""
     config = yaml.safe_load((run_dir / CONFIG).read_text()) or {}
     written = runs.read_metrics(run_dir)
     metrics = written.get("metrics", {})
@@ -54,15 +68,18 @@ def run_row(run_dir: Path, root: Path) -> dict[str, Any]:
         "steps": steps,
     }
     row.update({k: float(v) for k, v in metrics.items()})
+    if scalars:
+        row.update(last_scalars(run_dir, scalars))
     row["run_dir"] = str(run_dir.relative_to(root)) if run_dir != root else "."
     return row
 
 
-def collect(root: str | Path) -> pd.DataFrame:
+def collect(root: str | Path, scalars: Sequence[str] = ()) -> pd.DataFrame:
     """Every run under ``root`` as one row: :data:`ID_COLUMNS`, then the metrics (sorted
-    by name; empty where a run has none yet), then ``run_dir`` (relative to ``root``)."""
+    by name; empty where a run has none yet; plus the last value of each TensorBoard tag
+    in ``scalars``), then ``run_dir`` (relative to ``root``)."""
     root = Path(root)
-    rows = [run_row(d, root) for d in find_runs(root)]
+    rows = [run_row(d, root, scalars) for d in find_runs(root)]
     metric_names = sorted({k for r in rows for k in r} - set(ID_COLUMNS) - {"run_dir"})
     table = pd.DataFrame(rows, columns=[*ID_COLUMNS, *metric_names, "run_dir"])
     table["steps"] = table["steps"].astype("Int64")  # nullable: runs without a checkpoint
