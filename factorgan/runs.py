@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ RESUMABLE_CHANGES = (
     "trainer.progress",
     "trainer.cuda_graph",
     "evaluation",  # what is measured after training, not how the run trains
+    "threads",  # how many CPU threads, not what is computed
+    "on_existing",
 )
 
 
@@ -84,7 +87,12 @@ def prepare(run_dir: Path, config: dict[str, Any], resume: bool) -> Path | None:
             f"continue it (a larger trainer.max_steps extends it), or name=<tag> to start a "
             f"separate run."
         )
-    saved = checkpoint.load(last)["config"]
+    check_resumable(run_dir, checkpoint.load(last)["config"], config)
+    return last
+
+
+def check_resumable(run_dir: Path, saved: dict[str, Any], config: dict[str, Any]) -> None:
+    """Refuse to resume a run whose saved config differs beyond :data:`RESUMABLE_CHANGES`."""
     diffs = config_differences(saved, config)
     if diffs:
         raise RunError(
@@ -92,7 +100,58 @@ def prepare(run_dir: Path, config: dict[str, Any], resume: bool) -> Path | None:
             + "\n  ".join(diffs)
             + "\nOnly these may change on resume: " + ", ".join(RESUMABLE_CHANGES)
         )
-    return last
+
+
+# ---- what to do with a run directory that already holds a run (config `on_existing`) ----
+ON_EXISTING = ("auto", "refuse", "continue")
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """``action``: ``start`` a new run, ``resume`` from ``checkpoint``, or ``skip`` it."""
+
+    action: str
+    checkpoint: Path | None = None
+    reason: str = ""
+
+
+def on_existing_policy(setting: str, multirun: bool) -> str:
+    """Resolve ``on_existing``: ``auto`` is ``continue`` in a multirun (re-running a sweep
+    picks up where it stopped) and ``refuse`` in a single run (never overwrite by accident)."""
+    if setting not in ON_EXISTING:
+        raise RunError(f"on_existing={setting!r} is not one of {', '.join(ON_EXISTING)}")
+    if setting == "auto":
+        return "continue" if multirun else "refuse"
+    return setting
+
+
+def is_finished(run_dir: Path, step: int, max_steps: int, needs_metrics: bool) -> bool:
+    """Trained to ``max_steps`` and, when an evaluation is configured, evaluated."""
+    return step >= max_steps and (not needs_metrics or bool(read_metrics(run_dir).get("metrics")))
+
+
+def plan_run(
+    run_dir: Path, config: dict[str, Any], resume: bool, policy: str, needs_metrics: bool
+) -> RunPlan:
+    """Decide how to treat ``run_dir`` under ``policy`` (see :func:`on_existing_policy`).
+
+    ``refuse``: :func:`prepare` (an existing run needs ``resume=true``). ``continue``: a
+    finished run is skipped, an unfinished one resumed, a missing one started; a saved
+    run with a different config is still refused, so a changed sweep never mixes runs.
+    """
+    if policy == "refuse":
+        last = prepare(run_dir, config, resume)
+        return RunPlan("resume" if last is not None else "start", last)
+    last = checkpoint.find(run_dir)
+    if last is None:
+        return RunPlan("start")
+    state = checkpoint.load(last)
+    check_resumable(run_dir, state["config"], config)
+    step, max_steps = int(state["step"]), int(config["trainer"]["max_steps"])
+    if is_finished(run_dir, step, max_steps, needs_metrics):
+        return RunPlan("skip", last, f"already finished (step {step} of {max_steps}, metrics written)"
+                       if needs_metrics else f"already finished (step {step} of {max_steps})")
+    return RunPlan("resume", last, f"unfinished (step {step} of {max_steps})")
 
 
 METRICS = "metrics.json"

@@ -13,11 +13,12 @@ import hydra
 import torch
 import yaml
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from factorgan import runs
-from factorgan.datasets.base import DatasetError
+from factorgan import runs, threads
+from factorgan.datasets.base import DatasetError, PairedCountError
 from factorgan.scalars import NonFiniteLossError
 from factorgan.trainer import Schedule, Trainer
 
@@ -73,10 +74,21 @@ def tensorboard_root(run_dir: Path, run_path: str) -> Path:
     return run_dir
 
 
-def train(cfg: DictConfig, run_dir: Path) -> Trainer:
-    """Start or resume the run in ``run_dir`` and train it to ``trainer.max_steps``."""
+def train(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> Trainer | None:
+    """Start or resume the run in ``run_dir`` and train it to ``trainer.max_steps``.
+
+    ``multirun``: part of a sweep, where ``on_existing=auto`` skips finished runs and
+    resumes unfinished ones (returns None for a skipped run).
+    """
     config = OmegaConf.to_container(cfg, resolve=True)
-    resume_from = runs.prepare(run_dir, config, cfg.resume)  # type: ignore[arg-type]
+    policy = runs.on_existing_policy(cfg.get("on_existing", "auto"), multirun)
+    plan = runs.plan_run(
+        run_dir, config, cfg.resume, policy, needs_metrics=cfg.get("evaluation") is not None  # type: ignore[arg-type]
+    )
+    if plan.action == "skip":
+        print(f"Skipping {run_dir}: {plan.reason}")
+        return None
+    resume_from = plan.checkpoint
     trainer = build_trainer(cfg, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume_from is not None:
@@ -101,7 +113,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Trainer:
     return trainer
 
 
-EXPECTED_ERRORS = (runs.RunError, DatasetError, NonFiniteLossError)
+EXPECTED_ERRORS = (runs.RunError, DatasetError, NonFiniteLossError, threads.ThreadsError)
 
 
 def expected_error(err: BaseException) -> BaseException | None:
@@ -117,13 +129,21 @@ def expected_error(err: BaseException) -> BaseException | None:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        train(cfg, run_dir)
+        n_threads = threads.configure_threads(cfg.get("threads", "auto"), hydra_cfg.launcher if multirun else None)
+        print(f"CPU threads: {n_threads}")
+        train(cfg, run_dir, multirun)
     except Exception as raised:
         err = expected_error(raised)
         if err is None:
             raise
+        if multirun and isinstance(err, PairedCountError):
+            # A sweep's grid may go past a small dataset: skip that point, not the sweep.
+            print(f"Skipping {run_dir}: {err}")
+            return
         # Expected failures: a clear message and exit code, no traceback.
         print(f"error: {err}", file=sys.stderr)
         if isinstance(err, NonFiniteLossError):
@@ -132,6 +152,10 @@ def main(cfg: DictConfig) -> None:
                 "learning rate or change the objective, then resume=true.",
                 file=sys.stderr,
             )
+        if multirun:
+            print("The sweep's other runs go on; run the same sweep again to retry this one "
+                  "(finished runs are skipped).", file=sys.stderr)
+            raise  # Hydra marks this job failed; the sweep's other jobs still run
         sys.exit(2)
 
 

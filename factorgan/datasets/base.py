@@ -20,6 +20,10 @@ class DatasetError(ValueError):
     """A dataset is missing, malformed or asked for more than it holds."""
 
 
+class PairedCountError(DatasetError):
+    """``paired`` is larger than the training set (a sweep skips such runs)."""
+
+
 class PairedDataset:
     """Training (and test) samples plus the paired/unpaired split.
 
@@ -50,7 +54,7 @@ class PairedDataset:
         if paired < 0:
             raise DatasetError(f"paired={paired} must be ≥ 0")
         if paired > n:
-            raise DatasetError(
+            raise PairedCountError(
                 f"paired={paired} is larger than the {n} training samples of {name}; "
                 f"the maximum is paired={n}"
             )

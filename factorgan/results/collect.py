@@ -1,0 +1,87 @@
+"""Collect every run under a folder into one tidy table (one row per run)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import yaml
+
+from factorgan import checkpoint, runs
+
+# The columns that identify a run, in order; every metric follows, then `run_dir`.
+ID_COLUMNS = ["experiment", "model", "paired", "lam", "seed", "name", "steps"]
+CONFIG = "config.yaml"
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run directories under ``root`` (or ``root`` itself): those holding ``config.yaml``.
+    Hidden folders (``.submitit`` logs) are not searched."""
+    root = Path(root)
+    found = [p.parent for p in root.rglob(CONFIG)
+             if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    return sorted(found)
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The step of ``checkpoints/last.pt`` (memory-mapped: tensors are not read)."""
+    path = checkpoint.find(run_dir)
+    if path is None:
+        return None
+    return int(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["step"])
+
+
+def _none_if_null(value: Any) -> Any:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def last_scalars(run_dir: Path, tags: Sequence[str]) -> dict[str, float]:
+    """The last logged value of each TensorBoard scalar ``tag`` of a run (those it has)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    if not (run_dir / "tb").is_dir():
+        return {}
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    present = set(events.Tags().get("scalars", []))
+    return {tag: float(events.Scalars(tag)[-1].value) for tag in tags if tag in present}
+
+
+def run_row(run_dir: Path, root: Path, scalars: Sequence[str] = ()) -> dict[str, Any]:
+    """One run: its identifying settings, the step its metrics were taken at (or its
+    checkpoint's step if not evaluated yet), every metric of ``metrics.json``, and the
+    last value of the TensorBoard ``scalars`` asked for."""
+    config = yaml.safe_load((run_dir / CONFIG).read_text()) or {}
+    written = runs.read_metrics(run_dir)
+    metrics = written.get("metrics", {})
+    steps = written.get("step") if metrics else checkpoint_step(run_dir)
+    row: dict[str, Any] = {
+        "experiment": config.get("experiment_name"),
+        "model": (config.get("model") or {}).get("name"),
+        "paired": config.get("paired"),
+        "lam": _none_if_null(config.get("lam")),
+        "seed": config.get("seed"),
+        "name": config.get("name"),
+        "steps": steps,
+    }
+    row.update({k: float(v) for k, v in metrics.items()})
+    if scalars:
+        row.update(last_scalars(run_dir, scalars))
+    row["run_dir"] = str(run_dir.relative_to(root)) if run_dir != root else "."
+    return row
+
+
+def collect(root: str | Path, scalars: Sequence[str] = ()) -> pd.DataFrame:
+    """Every run under ``root`` as one row: :data:`ID_COLUMNS`, then the metrics (sorted
+    by name; empty where a run has none yet; plus the last value of each TensorBoard tag
+    in ``scalars``), then ``run_dir`` (relative to ``root``)."""
+    root = Path(root)
+    rows = [run_row(d, root, scalars) for d in find_runs(root)]
+    metric_names = sorted({k for r in rows for k in r} - set(ID_COLUMNS) - {"run_dir"})
+    table = pd.DataFrame(rows, columns=[*ID_COLUMNS, *metric_names, "run_dir"])
+    table["steps"] = table["steps"].astype("Int64")  # nullable: runs without a checkpoint
+    order = ["experiment", "model", "lam", "paired", "seed", "name"]
+    return table.sort_values(order, na_position="first", kind="stable").reset_index(drop=True)

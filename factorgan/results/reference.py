@@ -1,0 +1,65 @@
+"""The paper's published numbers (``factorgan/reference/*.csv``), mapped onto our
+experiment and metric names so figures can draw them beside our runs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import pandas as pd
+
+# The paper's model names -> our `model.name`.
+PAPER_MODELS = {
+    "GAN": "gan",
+    "GAN_big": "gan_big",
+    "FactorGAN": "factorgan",
+    "FactorGAN-no-cp": "factorgan_no_cp",
+}
+
+
+@dataclass(frozen=True)
+class ReferenceTable:
+    """Which rows and columns of a reference CSV give one of our (experiment, metric)."""
+
+    experiment: str  # our experiment_name
+    metric: str  # our metric name (metrics.json)
+    file: str  # in factorgan/reference/
+    value: str  # the column holding the metric
+    sep: str = ","
+    where: tuple[tuple[str, str], ...] = ()  # (column, value) filters
+
+
+REFERENCES = (
+    ReferenceTable("paired_mnist", "fid", "paired_mnist_fid.csv", value="FID", sep=";"),
+    ReferenceTable("paired_mnist", "dependency", "paired_mnist_dependency.csv", value="Diff", sep=";"),
+    ReferenceTable("cityscapes_seg", "mse", "cityscapes_segmentation.csv", value="Perf", where=(("Metric", "MSE"),)),
+    ReferenceTable(
+        "cityscapes_seg", "pixel_accuracy", "cityscapes_segmentation.csv", value="Perf",
+        where=(("Metric", "Accuracy"),),
+    ),
+)
+
+
+def read_table(table: ReferenceTable) -> pd.DataFrame:
+    """One reference as a tidy frame: ``model, paired, lam, value`` (lam NaN if the
+    experiment has no λ)."""
+    with resources.files("factorgan").joinpath("reference", table.file).open() as f:
+        raw = pd.read_csv(f, sep=table.sep)
+    for column, value in table.where:
+        raw = raw[raw[column] == value]
+    unknown = sorted(set(raw["Model"]) - set(PAPER_MODELS))
+    if unknown:
+        raise ValueError(f"{table.file}: models {unknown} have no name in PAPER_MODELS")
+    return pd.DataFrame({
+        "model": raw["Model"].map(PAPER_MODELS).to_numpy(),
+        "paired": raw["Paired samples"].astype(float).to_numpy(),
+        "lam": raw["Lambda"].astype(float).to_numpy() if "Lambda" in raw else float("nan"),
+        "value": raw[table.value].astype(float).to_numpy(),
+    })
+
+
+def reference_for(experiment: str, metric: str) -> pd.DataFrame | None:
+    """The paper's numbers for ``metric`` of ``experiment``, or None if it has none."""
+    for table in REFERENCES:
+        if table.experiment == experiment and table.metric == metric:
+            return read_table(table)
+    return None
