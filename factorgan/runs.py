@@ -21,6 +21,7 @@ RESUMABLE_CHANGES = (
     "trainer.progress",
     "trainer.cuda_graph",
     "evaluation",  # what is measured after training, not how the run trains
+    "samples",  # how sample grids are drawn, not how the run trains
 )
 
 
