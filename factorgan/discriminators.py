@@ -52,3 +52,49 @@ class MLPDiscriminator(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
+
+
+class ConvDiscriminator(nn.Module):
+    """The paper's convolutional discriminator (Table 5).
+
+    Stride-2 4×4 convolutions (padding 1, LeakyReLU) with 32, 64, 128, … filters (times
+    ``width_mult``) until the shorter image side is 4 pixels (5 layers at 128×128, 3 at
+    32×32), then a bias-free FC layer to one logit. The paper's table lists a LeakyReLU
+    after the FC layer too; a logit must be able to go negative, so (as the official
+    code does) there is none.
+
+    Args:
+        in_shape: ``(C, H, W)`` of one input; H and W powers of two (≥ 8) times any
+            common factor, e.g. ``(3, 128, 128)`` (marginal) or ``(6, 128, 128)`` (joint).
+        filters: filters of the first layer.
+        width_mult: multiplies every layer's filters (2 for "GAN (big)").
+        negative_slope: LeakyReLU slope (PyTorch's default 0.01, as the official code).
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        filters: int = 32,
+        width_mult: int = 1,
+        negative_slope: float = 0.01,
+    ) -> None:
+        super().__init__()
+        channels, height, width = (int(s) for s in in_shape)
+        num_layers = int(math.log2(min(height, width))) - 2
+        if num_layers < 1 or height % 2**num_layers or width % 2**num_layers:
+            raise ValueError(
+                f"ConvDiscriminator input {tuple(in_shape)}: H and W must be ≥ 8 and divisible "
+                f"by 2^(log2(min(H, W)) - 2) so the last feature map has a side of 4"
+            )
+        layers: list[nn.Module] = []
+        c_in = channels
+        for i in range(num_layers):
+            c_out = filters * width_mult * 2**i
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(negative_slope)]
+            c_in = c_out
+        features = c_in * (height >> num_layers) * (width >> num_layers)
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(features, 1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x``: ``(N, C, H, W)`` -> logits ``(N,)``."""
+        return self.net(x).squeeze(1)

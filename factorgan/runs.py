@@ -24,6 +24,7 @@ RESUMABLE_CHANGES = (
     "evaluation",  # what is measured after training, not how the run trains
     "threads",  # how many CPU threads, not what is computed
     "on_existing",
+    "samples",  # how sample grids are drawn, not how the run trains
 )
 
 

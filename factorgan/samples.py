@@ -49,12 +49,15 @@ class SampleWriter:
             self.G.train(was_training)
         return x.float().clamp(0, 1).cpu()
 
+    def grid(self) -> torch.Tensor:
+        """The image grid ``(3, H, W)``: the drawn samples, about square."""
+        x = self.draw()
+        return make_grid(x, nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=0.5)
+
     def write(self, writer: SummaryWriter | None, step: int) -> Path:
         """Add the grid to TensorBoard (tag ``samples``) and save ``samples/step_N.png``
         and ``samples/latest.png``; returns the latest PNG's path."""
-        x = self.draw()
-        nrow = max(1, int(len(x) ** 0.5))
-        grid = make_grid(x, nrow=nrow, padding=2, pad_value=0.5)
+        grid = self.grid()
         if writer is not None:
             writer.add_image("samples", grid, step)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -62,3 +65,25 @@ class SampleWriter:
         latest = self.dir / "latest.png"
         save_image(grid, latest)
         return latest
+
+
+class ComparisonSampleWriter(SampleWriter):
+    """For conditional data: one row per test example, input | generated | true output
+    (e.g. scene | predicted map | true map), the same ``n`` examples every time."""
+
+    def __init__(
+        self, run_dir: Path, generator: nn.Module, data: PairedDataset, seed: int, n: int = 8
+    ) -> None:
+        if not data.input_parts:
+            raise ValueError("ComparisonSampleWriter needs a conditional dataset (input_parts ≥ 1)")
+        super().__init__(run_dir, generator, data, seed, n)
+        pool = data.test if len(data.test) else data.train.cpu()
+        parts = data.factorisation.split(pool[: len(self.z)])
+        self.truth = torch.cat(parts[data.input_parts :], dim=data.factorisation.dim + 1)
+
+    def grid(self) -> torch.Tensor:
+        f, k = self.data.factorisation, self.data.input_parts
+        parts = f.split(self.draw())
+        cond, out = torch.cat(parts[:k], dim=f.dim + 1), torch.cat(parts[k:], dim=f.dim + 1)
+        rows = torch.stack([cond, out, self.truth.float().clamp(0, 1)], dim=1).flatten(0, 1)
+        return make_grid(rows, nrow=3, padding=2, pad_value=0.5)

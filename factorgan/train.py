@@ -41,9 +41,11 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)  # network initialisation
     data = instantiate(cfg.dataset).to(device)
-    generator = instantiate(
-        cfg.generator, out_shape=data.output_shape, cond_shape=data.input_shape
-    ).to(device)
+
+    def make_generator(out_shape: Any, cond_shape: Any) -> torch.nn.Module:
+        return instantiate(cfg.generator, out_shape=out_shape, cond_shape=cond_shape).to(device)
+
+    generator = make_generator(out_shape=data.output_shape, cond_shape=data.input_shape)
     discriminator = instantiate(
         cfg.model.discriminator,
         make_net=instantiate(cfg.discriminator),
@@ -51,7 +53,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
         factorisation=data.factorisation,
         input_parts=data.input_parts,
     ).to(device)
-    return Trainer(
+    kwargs: dict[str, Any] = dict(
         generator=generator,
         discriminator=discriminator,
         data=data,
@@ -63,6 +65,17 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
         generator_inputs_paired_only=cfg.model.generator_inputs == "paired",
         config=config,
     )
+    if cfg.model.get("trainer") is None:
+        trainer = Trainer(**kwargs)
+    else:
+        # A model that trains more networks (CycleGAN) names its Trainer subclass; it
+        # builds any further generator with the configured architecture.
+        trainer = instantiate(cfg.model.trainer)(**kwargs, make_generator=make_generator)
+    if cfg.get("samples") is not None:  # a sample-grid writer other than the default
+        trainer.samples = instantiate(cfg.samples)(
+            run_dir=run_dir, generator=trainer.G, data=data, seed=cfg.seed
+        )
+    return trainer
 
 
 def tensorboard_root(run_dir: Path, run_path: str) -> Path:

@@ -103,6 +103,11 @@ class Trainer:
         out = self.G(self.noise(n), cond)
         return torch.cat([cond, out], dim=self.data.factorisation.dim + 1)
 
+    def discriminator_fake(self, n: int) -> Tensor:
+        """The fake batch every sub-discriminator sees in one D step (called without
+        gradients): generated joint samples; subclasses with other fakes override it."""
+        return self.generate(n)
+
     def real_batch(self, n: int) -> RealBatch:
         """Real data for one D step: only what the discriminator's terms need."""
         paired = self.data.sample_paired(n, self.rng) if self.D.needs_paired else None
@@ -113,7 +118,7 @@ class Trainer:
     def discriminator_step(self) -> None:
         n = self.schedule.batch_size
         with torch.no_grad():
-            fake = self.generate(n)  # ONE generator batch shared by every sub-discriminator
+            fake = self.discriminator_fake(n)  # ONE generator batch shared by every sub-discriminator
         terms = self.D.losses(self.real_batch(n), fake, self.rng)
         total = torch.stack([t.loss for t in terms.values()]).sum()
         self.opt_d.zero_grad(set_to_none=True)

@@ -19,6 +19,7 @@ TINY = [
     "device=cpu",
     "evaluation=null",  # tests that evaluate opt in (tests/test_evaluation.py)
 ]
+TINY_EVALUATED = [o for o in TINY if not o.startswith("evaluation")]  # TINY, keeping the evaluator
 
 
 def compose_config(*overrides: str) -> DictConfig:

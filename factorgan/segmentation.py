@@ -1,0 +1,111 @@
+"""Segmentation metrics on colour maps (paper section 4.3) and the Cityscapes evaluator.
+
+Maps stay RGB images. Metrics on the validation set:
+
+- ``mse``: mean squared error between predicted and true maps in RGB space, values in
+  [0, 1], averaged over every pixel and channel.
+- ``pixel_accuracy`` (percent): every predicted pixel takes the class of the nearest
+  colour (Euclidean in RGB) among the 19 evaluated labels; the true map is snapped to the
+  nearest colour of *all* labels (JPEG artefacts blur its colours), and pixels whose true
+  label is ignored in evaluation do not count. Pooled over all counted pixels.
+- ``class_accuracy/<class>`` (percent): the same, restricted to the pixels of one true
+  class (recall); classes absent from the validation maps are left out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from factorgan.datasets.cityscapes_labels import EVAL_LABELS, eval_palette, full_palette
+
+
+def nearest_color(images: Tensor, colors: Tensor) -> Tensor:
+    """Index of the nearest palette colour per pixel: ``(N, 3, H, W)``, ``(P, 3)`` ->
+    ``(N, H, W)`` long."""
+    # ||x - c||² = ||x||² - 2 x·c + ||c||²; ||x||² is the same for every c.
+    dots = torch.einsum("nchw,pc->nphw", images, colors)
+    dist = colors.pow(2).sum(1).view(1, -1, 1, 1) - 2 * dots
+    return dist.argmin(dim=1)
+
+
+@dataclass
+class SegmentationScores:
+    """Running sums over batches of (predicted, true) colour maps."""
+
+    squared_error: float = 0.0
+    values: int = 0
+    correct: Tensor = field(default_factory=lambda: torch.zeros(len(EVAL_LABELS), dtype=torch.long))
+    total: Tensor = field(default_factory=lambda: torch.zeros(len(EVAL_LABELS), dtype=torch.long))
+
+    def add(self, pred: Tensor, true: Tensor) -> None:
+        """``pred``, ``true``: ``(N, 3, H, W)`` colour maps in [0, 1] (same device)."""
+        if pred.shape != true.shape or pred.shape[1] != 3:
+            raise ValueError(f"need two (N, 3, H, W) maps of one shape, got {tuple(pred.shape)} and {tuple(true.shape)}")
+        self.squared_error += float((pred - true).double().pow(2).sum())
+        self.values += pred.numel()
+        palette = full_palette()
+        pred_class = nearest_color(pred, eval_palette().to(pred))
+        true_class = palette.eval_class.to(pred.device)[nearest_color(true, palette.colors.to(true))]
+        valid = true_class >= 0  # ignored labels map to -1
+        hits = valid & (pred_class == true_class)
+        k = len(EVAL_LABELS)
+        self.total += torch.bincount(true_class[valid], minlength=k).cpu()
+        self.correct += torch.bincount(true_class[hits], minlength=k).cpu()
+
+    def metrics(self) -> dict[str, float]:
+        counted = int(self.total.sum())
+        out = {
+            "mse": self.squared_error / max(self.values, 1),
+            "pixel_accuracy": 100.0 * int(self.correct.sum()) / counted if counted else float("nan"),
+        }
+        for label, hit, total in zip(EVAL_LABELS, self.correct.tolist(), self.total.tolist()):
+            if total:
+                out[f"class_accuracy/{label.name}"] = 100.0 * hit / total
+        return out
+
+
+def segmentation_metrics(pred: Tensor, true: Tensor) -> dict[str, float]:
+    """All metrics for one batch of predicted and true maps ``(N, 3, H, W)`` in [0, 1]."""
+    scores = SegmentationScores()
+    scores.add(pred, true)
+    return scores.metrics()
+
+
+class CityscapesEvaluator:
+    """``Trainer -> {metric: value}``: segment every test (validation) scene with the
+    trainer's generator ``G(z, scene)`` and score the maps (module docstring).
+
+    Works for any trainer whose ``G`` maps the dataset's input parts to its output parts
+    (FactorGAN, GAN, CycleGAN's scene→map generator). Noise is drawn from a private
+    generator seeded with ``seed``, so evaluation never disturbs training's random streams.
+    """
+
+    def __init__(self, batch_size: int = 50, seed: int = 0, progress: bool = True) -> None:
+        self.batch_size = batch_size
+        self.seed = seed
+        self.progress = progress
+
+    @torch.no_grad()
+    def __call__(self, trainer) -> dict[str, float]:
+        data, G, device = trainer.data, trainer.G, trainer.device
+        if not data.input_parts or len(data.test) == 0:
+            raise ValueError(f"segmentation evaluation needs a conditional dataset with a test split, got {data}")
+        dim = data.factorisation.dim + 1
+        k = data.input_parts
+        g = torch.Generator(device).manual_seed(self.seed)
+        scores = SegmentationScores()
+        was_training = G.training
+        G.eval()  # BatchNorm with its running statistics
+        try:
+            starts = range(0, len(data.test), self.batch_size)
+            for start in tqdm(starts, desc="evaluate", unit="batch", disable=not self.progress):
+                parts = data.factorisation.split(data.test[start : start + self.batch_size].to(device))
+                cond, true = torch.cat(parts[:k], dim=dim), torch.cat(parts[k:], dim=dim)
+                z = torch.rand(len(cond), G.noise_dim, generator=g, device=device) * 2 - 1
+                scores.add(G(z, cond).float(), true)
+        finally:
+            G.train(was_training)
+        return scores.metrics()

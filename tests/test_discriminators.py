@@ -1,0 +1,43 @@
+"""Discriminator networks: the paper's convolutional discriminator (Table 5)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from factorgan.discriminators import ConvDiscriminator
+from factorgan.spectral_norm import SNConv2d, SNLinear, apply_spectral_norm
+
+
+@pytest.mark.parametrize("shape,layers", [((6, 128, 128), 5), ((3, 32, 32), 3), ((1, 64, 32), 3)])
+def test_conv_discriminator_depth_and_logit_shape(shape, layers):
+    d = ConvDiscriminator(in_shape=shape)
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == layers
+    assert [c.out_channels for c in convs] == [32 * 2**i for i in range(layers)]
+    fc = d.net[-1]
+    assert fc.bias is None  # Table 5: every layer but the FC has biases
+    assert fc.in_features == convs[-1].out_channels * (shape[1] >> layers) * (shape[2] >> layers)
+    x = torch.rand(5, *shape)
+    with torch.no_grad():
+        logits = d(x)
+        assert logits.shape == (5,)
+        fc.weight.neg_()  # no activation after the FC layer: the logits just flip sign
+        torch.testing.assert_close(d(x), -logits)
+
+
+def test_width_mult_and_spectral_norm():
+    d = ConvDiscriminator(in_shape=(3, 32, 32), width_mult=2)
+    assert [m.out_channels for m in d.modules() if isinstance(m, torch.nn.Conv2d)] == [64, 128, 256]
+    sn = apply_spectral_norm(d)
+    assert sum(isinstance(m, SNConv2d) for m in sn.modules()) == 3
+    assert sum(isinstance(m, SNLinear) for m in sn.modules()) == 1
+    x = torch.rand(4, 3, 32, 32, requires_grad=True)
+    sn(x).sum().backward()
+    assert float(x.grad.abs().sum()) > 0
+
+
+def test_conv_discriminator_rejects_sizes_it_cannot_reduce():
+    with pytest.raises(ValueError, match="divisible"):
+        ConvDiscriminator(in_shape=(3, 4, 4))
+    with pytest.raises(ValueError, match="divisible"):
+        ConvDiscriminator(in_shape=(3, 36, 36))
