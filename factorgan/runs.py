@@ -21,6 +21,7 @@ RESUMABLE_CHANGES = (
     "trainer.snapshot_every",
     "trainer.progress",
     "trainer.cuda_graph",
+    "channels_last",
     "evaluation",  # what is measured after training, not how the run trains
     "threads",  # how many CPU threads, not what is computed
     "on_existing",

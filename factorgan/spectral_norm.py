@@ -120,8 +120,9 @@ class SNConv2d(nn.Conv2d, _SpectralNorm):
         self._init_sn()
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self._conv_forward(x, self.weight, None) / self.sigma()
-        return y + self.bias.view(1, -1, 1, 1) if self.bias is not None else y
+        # A convolution's output is far larger than its weight: scale the weight by 1/σ
+        # (autograd carries the gradient through σ) and let the convolution add the bias.
+        return self._conv_forward(x, self.weight / self.sigma(), self.bias)
 
 
 def _convert(layer: nn.Module) -> nn.Module:

@@ -39,11 +39,15 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
     """Instantiate data, networks, objective and optimisers from a composed config."""
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     device = resolve_device(cfg.device)
+    # Convolutions run in NHWC ("channels last") when asked: the same maths, a faster
+    # layout for oneDNN (CPU) and cuDNN (tensor cores).
+    memory_format = torch.channels_last if cfg.get("channels_last", False) else torch.preserve_format
     torch.manual_seed(cfg.seed)  # network initialisation
-    data = instantiate(cfg.dataset).to(device)
+    data = instantiate(cfg.dataset).to(device, memory_format=memory_format)
 
     def make_generator(out_shape: Any, cond_shape: Any) -> torch.nn.Module:
-        return instantiate(cfg.generator, out_shape=out_shape, cond_shape=cond_shape).to(device)
+        net = instantiate(cfg.generator, out_shape=out_shape, cond_shape=cond_shape)
+        return net.to(device, memory_format=memory_format)
 
     generator = make_generator(out_shape=data.output_shape, cond_shape=data.input_shape)
     discriminator = instantiate(
@@ -52,7 +56,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
         sample_shape=data.sample_shape,
         factorisation=data.factorisation,
         input_parts=data.input_parts,
-    ).to(device)
+    ).to(device, memory_format=memory_format)
     kwargs: dict[str, Any] = dict(
         generator=generator,
         discriminator=discriminator,

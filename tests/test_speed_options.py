@@ -11,8 +11,8 @@ from factorgan.train import build_trainer
 SMALL = ["generator.hidden=32", "discriminator.hidden=32"]
 
 
-def _train(tmp_path, steps: int, *overrides: str, graphs: bool = False):
-    trainer = build_trainer(compose_config(*TINY, *SMALL, *overrides), tmp_path)
+def _train(tmp_path, steps: int, *overrides: str, graphs: bool = False, small: tuple[str, ...] = tuple(SMALL)):
+    trainer = build_trainer(compose_config(*TINY, *small, *overrides), tmp_path)
     run = make_step_runner(trainer.train_step, trainer.rng, [trainer.opt_d, trainer.opt_g], graphs)
     for _ in range(steps):
         run()
@@ -63,3 +63,26 @@ def test_cuda_run_checkpoints_load_on_cpu(tmp_path):
     train(compose_config(*TINY, *SMALL, "device=cuda"), tmp_path)
     state = checkpoint.load(tmp_path / "checkpoints" / checkpoint.LAST)
     assert state["step"] == 4 and all(v.device.type == "cpu" for v in state["generator"].values())
+
+
+def test_channels_last_matches_the_default_layout(tmp_path):
+    conv = ["experiment=cityscapes_seg", "dataset=synthetic", "dataset.sample_shape=[6,32,32]", "dataset.dim=0",
+            "dataset.sizes=[3,3]", "dataset.input_parts=1", "dataset.n_train=40", "dataset.n_test=4",
+            "generator.width=8", "discriminator.filters=8", "trainer.batch_size=4"]
+    nhwc = build_trainer(compose_config(*TINY, *conv, "channels_last=true"), tmp_path / "a")
+    nchw = build_trainer(compose_config(*TINY, *conv, "channels_last=false"), tmp_path / "b")
+    assert nhwc.data.train.is_contiguous(memory_format=torch.channels_last)
+    grads = []
+    for t in (nhwc, nchw):  # same seed: same weights, batches, noise and permutations
+        t.rng.manual_seed(0)
+        with torch.no_grad():
+            fake = t.generate(4)
+        terms = t.D.losses(t.real_batch(4), fake, t.rng)
+        loss = sum(term.loss for term in terms.values())
+        loss.backward()
+        grads.append((fake, loss.detach(), [p.grad.clone() for p in t.D.parameters()]))
+    (fa, la, ga), (fb, lb, gb) = grads
+    torch.testing.assert_close(fa, fb, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(la, lb, rtol=1e-4, atol=1e-6)
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, rtol=1e-3, atol=1e-6)

@@ -100,9 +100,13 @@ class PairedDataset:
     def device(self) -> torch.device:
         return self.train.device
 
-    def to(self, device: torch.device | str) -> "PairedDataset":
-        """Move the training tensors to ``device`` (in place); returns self."""
-        self.train = self.train.to(device)
+    def to(self, device: torch.device | str, memory_format: torch.memory_format = torch.preserve_format) -> "PairedDataset":
+        """Move the training tensors to ``device`` (in place; image tensors in
+        ``memory_format``, e.g. ``torch.channels_last``); returns self."""
+        if self.train.dim() == 4:
+            self.train = self.train.to(device, memory_format=memory_format)
+        else:
+            self.train = self.train.to(device)
         if self.train_labels is not None:
             self.train_labels = self.train_labels.to(device)
         return self
