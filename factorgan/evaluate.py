@@ -22,6 +22,19 @@ from factorgan import checkpoint
 from factorgan.cli import CliError, load_run, main_guard, parse_args
 
 
+def experiment_evaluation(experiment: str) -> Any:
+    """The ``evaluation`` block of ``configs/experiment/<experiment>.yaml`` today (for runs
+    trained with ``evaluation=null`` or before their experiment had an evaluator)."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_module("factorgan.configs", version_base="1.3"):
+            return compose("train", overrides=[f"experiment={experiment}"]).get("evaluation")
+    except HydraException:
+        return None
+
+
 def main(argv: list[str]) -> dict[str, float]:
     args = parse_args(
         argv, {"run": "", "checkpoint": checkpoint.LAST, "device": "None"}, __doc__ or "",
@@ -30,10 +43,14 @@ def main(argv: list[str]) -> dict[str, float]:
     trainer, ckpt = load_run(args["run"], args["checkpoint"], args.get("device"))
     cfg = OmegaConf.create(trainer.config)
     if cfg.get("evaluation") is None:
-        raise CliError(
-            f"the run {args['run']} configures no evaluation (evaluation: null in its config.yaml); "
-            "its experiment has no evaluator"
-        )
+        cfg.evaluation = experiment_evaluation(str(cfg.get("experiment_name")))
+        if cfg.evaluation is None:
+            raise CliError(
+                f"the run {args['run']} configures no evaluation (evaluation: null in its "
+                f"config.yaml) and its experiment {cfg.get('experiment_name')!r} has no evaluator"
+            )
+        print(f"{args['run']} has no evaluation settings: using experiment "
+              f"{cfg.experiment_name}'s defaults")
     overrides = [f"{k}={v}" for k, v in args.items() if k.startswith("evaluation.")]
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
     evaluator: Any = instantiate(cfg.evaluation)

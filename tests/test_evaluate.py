@@ -60,9 +60,12 @@ def test_missing_run_and_checkpoint_say_what_exists(run, tmp_path):
         evaluate.main([f"run={run}", "sed=1"])
 
 
-def test_a_run_without_evaluation_is_refused(tmp_path):
-    train(compose_config(*TINY, "generator.hidden=16", "discriminator.hidden=16"), tmp_path / "r")
-    with pytest.raises(CliError, match="configures no evaluation"):
+def test_a_run_without_evaluation_uses_its_experiments_evaluator_or_is_refused(tmp_path):
+    assert evaluate.experiment_evaluation("paired_mnist")._target_.endswith("PairedMNISTEvaluator")
+    assert evaluate.experiment_evaluation("no_such_experiment") is None
+    train(compose_config(*TINY, "experiment_name=custom", "generator.hidden=16", "discriminator.hidden=16"),
+          tmp_path / "r")
+    with pytest.raises(CliError, match="configures no evaluation.*'custom' has no evaluator"):
         evaluate.main([f"run={tmp_path / 'r'}"])
 
 
