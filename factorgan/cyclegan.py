@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from factorgan.combined import CombinedDiscriminator, RealBatch, TermLoss, _term_loss
+from factorgan.datasets.base import as_float
 from factorgan.discriminators import DiscriminatorFactory
 from factorgan.factorisation import Factorisation
 from factorgan.trainer import Trainer
@@ -118,7 +119,8 @@ class CycleGANTrainer(Trainer):
         """Real a ``(n, *input_shape)`` and b ``(n, *output_shape)`` from independent samples."""
         train = self.data.train
         idx = torch.randint(len(train), (2, n), generator=self.rng, device=self.device)
-        return self.domains.split(train[idx[0]])[DOMAIN_A], self.domains.split(train[idx[1]])[DOMAIN_B]
+        return (self.domains.split(as_float(train[idx[0]]))[DOMAIN_A],
+                self.domains.split(as_float(train[idx[1]]))[DOMAIN_B])
 
     def real_batch(self, n: int) -> RealBatch:
         a, b = self.unpaired(n)

@@ -38,9 +38,9 @@ class MLPDiscriminator(nn.Module):
         self.net = nn.Sequential(
             nn.Flatten(),
             nn.Linear(math.prod(in_shape), width),
-            nn.LeakyReLU(negative_slope),
+            nn.LeakyReLU(negative_slope, inplace=True),
             nn.Linear(width, width),
-            nn.LeakyReLU(negative_slope),
+            nn.LeakyReLU(negative_slope, inplace=True),
             nn.Linear(width, 1),
         )
 
@@ -90,7 +90,9 @@ class ConvDiscriminator(nn.Module):
         c_in = channels
         for i in range(num_layers):
             c_out = filters * width_mult * 2**i
-            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(negative_slope)]
+            # In place: autograd keeps only the activation (which the next layer saves
+            # anyway), not the convolution's output too: half the activation memory.
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(negative_slope, inplace=True)]
             c_in = c_out
         features = c_in * (height >> num_layers) * (width >> num_layers)
         self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(features, 1, bias=False))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from factorgan.datasets.base import DatasetError, PairedDataset
+from factorgan.datasets.base import DatasetError, PairedDataset, as_float
 from factorgan.dependency import dependency_metric
 from factorgan.fid import fid
 from factorgan.mnist_classifier import ClassifierSettings, MNISTClassifier, accuracy, load_or_train
@@ -82,7 +82,7 @@ class PairedMNISTEvaluator:
 
     def classifier(self, data: PairedDataset) -> MNISTClassifier:
         """The cached (or freshly trained) classifier for ``data``'s training digits."""
-        top, _ = digits(data, data.train)
+        top, _ = digits(data, as_float(data.train))
         model, path, hit = load_or_train(top, data.train_labels[:, 0].to(top.device),
                                          self.settings, self.cache_dir, self.progress)
         print(f"MNIST classifier: {'cached' if hit else 'trained and cached'} in {path}")
@@ -94,7 +94,7 @@ class PairedMNISTEvaluator:
         check_paired_mnist(data)
         model = self.classifier(data)
         device = next(model.parameters()).device
-        test = data.test.to(device)
+        test = as_float(data.test.to(device))
         test_labels = data.test_labels.to(device)
         test_top, test_bottom = digits(data, test)
         # Every test digit once: the test pairs' top digits (as for the training split).

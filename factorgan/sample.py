@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from torchvision.utils import save_image
 
 from factorgan import checkpoint
 from factorgan.cli import CliError, load_run, main_guard, parse_args
+from factorgan.datasets.base import as_float
+from factorgan.images import displayable, image_grid, save_png
 from factorgan.trainer import Trainer
 
 DEFAULT_SEED = 1234
@@ -42,7 +43,7 @@ def draw_samples(trainer: Trainer, n: int, seed: int = DEFAULT_SEED, batch_size:
     cat_dim = data.factorisation.dim + 1
     pool = None
     if data.input_parts:
-        source = data.test if len(data.test) else data.train
+        source = as_float(data.test if len(data.test) else data.train)
         pool = torch.cat(data.factorisation.split(source)[: data.input_parts], dim=cat_dim)
     was_training = G.training
     G.eval()
@@ -68,7 +69,7 @@ def write_npz(path: Path, samples: Tensor, **meta: object) -> Path:
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, samples=samples.numpy().astype(np.float32), **meta)
     tmp.replace(path)
-    save_image(samples[:64], path.with_suffix(".png"), nrow=8, padding=2, pad_value=0.5)
+    save_png(image_grid(displayable(samples[:64]), nrow=8, padding=2, pad_value=0.5), path.with_suffix(".png"))
     return path
 
 

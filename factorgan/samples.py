@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
-from torchvision.utils import make_grid, save_image
 
-from factorgan.datasets.base import PairedDataset
+from factorgan.datasets.base import PairedDataset, as_float
+from factorgan.images import image_grid, save_png
 
 
 class SampleWriter:
@@ -27,7 +27,7 @@ class SampleWriter:
         self.cond = None
         if data.input_parts:
             pool = data.test if len(data.test) else data.train.cpu()
-            cond = torch.cat(data.factorisation.split(pool[:n])[: data.input_parts],
+            cond = torch.cat(data.factorisation.split(as_float(pool[:n]))[: data.input_parts],
                              dim=data.factorisation.dim + 1)
             self.cond = cond
             self.z = self.z[: len(cond)]
@@ -50,9 +50,9 @@ class SampleWriter:
         return x.float().clamp(0, 1).cpu()
 
     def grid(self) -> torch.Tensor:
-        """The image grid ``(3, H, W)``: the drawn samples, about square."""
+        """The image grid ``(C, H, W)``: the drawn samples, about square."""
         x = self.draw()
-        return make_grid(x, nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=0.5)
+        return image_grid(x, nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=0.5)
 
     def write(self, writer: SummaryWriter | None, step: int) -> Path:
         """Add the grid to TensorBoard (tag ``samples``) and save ``samples/step_N.png``
@@ -61,9 +61,9 @@ class SampleWriter:
         if writer is not None:
             writer.add_image("samples", grid, step)
         self.dir.mkdir(parents=True, exist_ok=True)
-        save_image(grid, self.dir / f"step_{step:07d}.png")
+        save_png(grid, self.dir / f"step_{step:07d}.png")
         latest = self.dir / "latest.png"
-        save_image(grid, latest)
+        save_png(grid, latest)
         return latest
 
 
@@ -78,7 +78,7 @@ class ComparisonSampleWriter(SampleWriter):
             raise ValueError("ComparisonSampleWriter needs a conditional dataset (input_parts ≥ 1)")
         super().__init__(run_dir, generator, data, seed, n)
         pool = data.test if len(data.test) else data.train.cpu()
-        parts = data.factorisation.split(pool[: len(self.z)])
+        parts = data.factorisation.split(as_float(pool[: len(self.z)]))
         self.truth = torch.cat(parts[data.input_parts :], dim=data.factorisation.dim + 1)
 
     def grid(self) -> torch.Tensor:
@@ -86,4 +86,4 @@ class ComparisonSampleWriter(SampleWriter):
         parts = f.split(self.draw())
         cond, out = torch.cat(parts[:k], dim=f.dim + 1), torch.cat(parts[k:], dim=f.dim + 1)
         rows = torch.stack([cond, out, self.truth.float().clamp(0, 1)], dim=1).flatten(0, 1)
-        return make_grid(rows, nrow=3, padding=2, pad_value=0.5)
+        return image_grid(rows, nrow=3, padding=2, pad_value=0.5)

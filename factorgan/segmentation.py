@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from factorgan.datasets.base import as_float
 from factorgan.datasets.cityscapes_labels import EVAL_LABELS, eval_palette, full_palette
 
 
@@ -102,7 +103,7 @@ class CityscapesEvaluator:
         try:
             starts = range(0, len(data.test), self.batch_size)
             for start in tqdm(starts, desc="evaluate", unit="batch", disable=not self.progress):
-                parts = data.factorisation.split(data.test[start : start + self.batch_size].to(device))
+                parts = data.factorisation.split(as_float(data.test[start : start + self.batch_size].to(device)))
                 cond, true = torch.cat(parts[:k], dim=dim), torch.cat(parts[k:], dim=dim)
                 z = torch.rand(len(cond), G.noise_dim, generator=g, device=device) * 2 - 1
                 scores.add(G(z, cond).float(), true)

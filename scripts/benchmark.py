@@ -34,8 +34,11 @@ SEG_MODELS = ("factorgan", "gan", "cyclegan")
 
 
 def seg_shapes(size: int) -> list[str]:
+    """Cityscapes' shapes and footprint: 2,975 training pairs of (6, size, size), stored
+    as uint8 like the real loader's."""
     return ["dataset=synthetic", f"dataset.sample_shape=[6,{size},{size}]", "dataset.dim=0",
-            "dataset.sizes=[3,3]", "dataset.input_parts=1", "dataset.n_train=200", "dataset.n_test=10"]
+            "dataset.sizes=[3,3]", "dataset.input_parts=1", "dataset.n_train=2975", "dataset.n_test=10",
+            "dataset.uint8=true"]
 
 
 def cases() -> dict[str, dict[str, list[str]]]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from factorgan.datasets.base import DatasetError
+from factorgan.datasets.base import DatasetError, as_float
 from factorgan.datasets.cityscapes import cityscapes, decode_pair, list_images, load_split
 from factorgan.datasets.cityscapes_labels import EVAL_LABELS, LABELS, full_palette
 from factorgan.datasets.synthetic_cityscapes import CLASS_NAMES, draw_layout, make_synthetic_cityscapes
@@ -54,21 +54,23 @@ def test_loader_reads_the_aligned_layout(tmp_path):
     assert data.sample_shape == (6, 16, 16) and data.num_train == 3 and len(data.test) == 1
     assert data.input_parts == 1 and data.factorisation.sizes == [3, 3] and data.factorisation.dim == 0
     assert data.input_shape == (3, 16, 16) and data.output_shape == (3, 16, 16)
+    assert data.train.dtype == torch.uint8  # stored compactly, decoded per batch
     expected_order = [2, 0, 1]  # 1.png, 2.png, 10.png
     for row, i in enumerate(expected_order):
         want = np.concatenate([scenes[i], maps[i]], axis=2).transpose(2, 0, 1) / 255.0
-        torch.testing.assert_close(data.train[row], torch.from_numpy(want).float(), rtol=0, atol=1e-6)
+        torch.testing.assert_close(as_float(data.train[row]), torch.from_numpy(want).float(), rtol=0, atol=1e-6)
     # paired=2: the first two files in natural order are the pairs
     g = torch.Generator().manual_seed(0)
     paired = data.sample_paired(50, g)
-    assert all(any(torch.equal(p, data.train[j]) for j in range(2)) for p in paired)
+    assert all(any(torch.equal(p, as_float(data.train[j])) for j in range(2)) for p in paired)
 
 
 def test_resize_and_value_range(synthetic_root):
     data = cityscapes(paired=5, root=str(synthetic_root), size=16, cache=False)
-    assert data.train.shape == (12, 6, 16, 16) and data.train.dtype == torch.float32
-    assert 0.0 <= float(data.train.min()) and float(data.train.max()) <= 1.0
-    assert float(data.train.std()) > 0.1  # real content, not blank
+    assert data.train.shape == (12, 6, 16, 16) and data.train.dtype == torch.uint8
+    x = data.sample_paired(20, torch.Generator().manual_seed(0))  # what training sees
+    assert x.dtype == torch.float32 and 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert float(x.std()) > 0.1  # real content, not blank
 
 
 def test_cache_is_reused_and_invalidated(synthetic_root, monkeypatch):

@@ -11,6 +11,7 @@ from PIL import Image
 from conftest import TINY_EVALUATED, compose_config
 from factorgan.combined import FactorisedDiscriminator, JointDiscriminator
 from factorgan.cyclegan import CycleDiscriminator, CycleGANTrainer
+from factorgan.datasets.base import as_float
 from factorgan.datasets.synthetic_cityscapes import make_synthetic_cityscapes
 from factorgan.discriminators import ConvDiscriminator
 from factorgan.samples import ComparisonSampleWriter
@@ -75,7 +76,7 @@ def test_models_get_the_right_networks_and_inputs(data_root, tmp_path):
     assert isinstance(cyc.F, UNetGenerator) and not cyc.D.needs_paired
     # the GAN's generator sees only the paired scenes
     torch.manual_seed(0)
-    scenes = gan.data.train[:, :3]
+    scenes = as_float(gan.data.train[:, :3])
     fake = gan.generate(40)
     idx = [int(torch.nonzero((scenes == s).flatten(1).all(1))[0]) for s in fake[:, :3]]
     assert max(idx) < 5

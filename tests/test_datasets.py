@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from factorgan.datasets.base import DatasetError, PairedDataset
+from factorgan.datasets.base import DatasetError, PairedDataset, as_float
 from factorgan.datasets.mnist import load_embedded, load_idx, make_digit_pairs, paired_mnist
 from factorgan.factorisation import Factorisation
 
@@ -94,7 +94,10 @@ def test_digit_pairs_follow_lambda(lam):
 def test_paired_mnist_dataset_and_paired_limit():
     data = paired_mnist(paired=100, lam=0.9)
     assert data.sample_shape == (1, 56, 28) and data.num_train == 4000 and len(data.test) == 1000
-    assert 0.0 <= data.train.min() and data.train.max() <= 1.0
+    assert data.train.dtype == torch.uint8 and int(data.train.max()) == 255  # pixel codes
+    x = data.sample_paired(25, torch.Generator().manual_seed(0))
+    assert x.dtype == torch.float32 and 0.0 <= x.min() and x.max() <= 1.0
+    torch.testing.assert_close(as_float(data.train[:3]), data.train[:3].float() / 255, rtol=0, atol=0)
     again = paired_mnist(paired=100, lam=0.9)
     torch.testing.assert_close(data.train, again.train, rtol=0, atol=0)  # fixed pairing
     with pytest.raises(DatasetError, match="maximum is paired=4000"):
@@ -119,3 +122,16 @@ def test_prepare_script_finds_existing_files(tmp_path):
         capture_output=True, text=True, check=True, cwd=REPO,
     )
     assert "50 train / 20 test" in out.stdout
+
+
+def test_uint8_storage_draws_the_same_batches_as_float():
+    codes = torch.randint(256, (30, 6, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    f = Factorisation(dim=0, sizes=[3, 3])
+    packed = PairedDataset(codes, codes[:4], f, paired=10, input_parts=1)
+    plain = PairedDataset(codes.float() / 255, codes[:4].float() / 255, f, paired=10, input_parts=1)
+    for draw in (lambda d, g: d.sample_paired(12, g), lambda d, g: d.sample_part(1, 12, g),
+                 lambda d, g: d.sample_inputs(12, g, paired_only=False)):
+        a = draw(packed, torch.Generator().manual_seed(3))
+        b = draw(plain, torch.Generator().manual_seed(3))
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

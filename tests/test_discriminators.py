@@ -1,10 +1,12 @@
 """Discriminator networks: the paper's convolutional discriminator (Table 5)."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
-from factorgan.discriminators import ConvDiscriminator
+from factorgan.discriminators import ConvDiscriminator, MLPDiscriminator
 from factorgan.spectral_norm import SNConv2d, SNLinear, apply_spectral_norm
 
 
@@ -41,3 +43,25 @@ def test_conv_discriminator_rejects_sizes_it_cannot_reduce():
         ConvDiscriminator(in_shape=(3, 4, 4))
     with pytest.raises(ValueError, match="divisible"):
         ConvDiscriminator(in_shape=(3, 36, 36))
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: MLPDiscriminator((1, 56, 28)), (6, 1, 56, 28)),
+    (lambda: ConvDiscriminator((6, 32, 32)), (6, 6, 32, 32)),
+])
+def test_in_place_activations_give_the_plain_gradients(make, shape):
+    torch.manual_seed(0)
+    fast = apply_spectral_norm(make())
+    plain = copy.deepcopy(fast)
+    for m in plain.modules():
+        if isinstance(m, torch.nn.LeakyReLU):
+            m.inplace = False
+    assert any(isinstance(m, torch.nn.LeakyReLU) and m.inplace for m in fast.modules())
+    x = torch.randn(shape)
+    grads = []
+    for net in (fast, plain):
+        xi = x.clone().requires_grad_(True)
+        net(xi).square().sum().backward()
+        grads.append([xi.grad, *(p.grad for p in net.parameters())])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

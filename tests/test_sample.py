@@ -12,6 +12,7 @@ import torch
 from conftest import TINY, compose_config
 from factorgan import sample
 from factorgan.cli import CliError, load_run, main_guard
+from factorgan.datasets.base import as_float
 from factorgan.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ def test_conditional_runs_keep_their_test_inputs(tmp_path):
     train(compose_config(*TINY, *SMALL, "dataset.conditional=true"), tmp_path / "r")
     trainer, _ = load_run(tmp_path / "r")
     x = sample.draw_samples(trainer, 5)
-    torch.testing.assert_close(x[:, :, :28], trainer.data.test[:5, :, :28])
+    torch.testing.assert_close(x[:, :, :28], as_float(trainer.data.test[:5, :, :28]))
 
 
 def test_command_line(run, tmp_path, capsys):

@@ -1,10 +1,11 @@
 """The in-memory dataset every experiment trains from.
 
 A :class:`PairedDataset` holds all training samples as one tensor ``(N, *sample_shape)``
-in [0, 1] on the training device (small datasets: no DataLoader, no per-step host
-sync). Only the first ``paired`` samples may be used as joint samples (for D_P and the
-GAN baseline); every sample may be used as isolated parts (for the marginals) and, in
-conditional models, as generator input.
+on the training device (small datasets: no DataLoader, no per-step host sync): float in
+[0, 1], or uint8 pixel codes k (meaning k / 255), a quarter of the memory, decoded one
+batch at a time by :func:`as_float`. Only the first ``paired`` samples may be used as
+joint samples (for D_P and the GAN baseline); every sample may be used as isolated parts
+(for the marginals) and, in conditional models, as generator input.
 """
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ import torch
 from torch import Tensor
 
 from factorgan.factorisation import Factorisation
+
+
+def as_float(x: Tensor) -> Tensor:
+    """Stored samples -> float32 in [0, 1]: uint8 codes k become k / 255 (the same
+    values a float dataset built from those pixels holds); float tensors pass unchanged."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
 class DatasetError(ValueError):
@@ -28,7 +35,7 @@ class PairedDataset:
     """Training (and test) samples plus the paired/unpaired split.
 
     Args:
-        train: ``(N, *sample_shape)`` float tensor in [0, 1].
+        train: ``(N, *sample_shape)`` float tensor in [0, 1], or uint8 pixel codes.
         test: ``(M, *sample_shape)`` held-out samples (may be empty).
         factorisation: how a sample splits into parts.
         paired: how many of the first training samples are available as pairs.
@@ -121,11 +128,11 @@ class PairedDataset:
             raise DatasetError(
                 f"this model needs paired samples but paired=0; set paired to 1..{self.num_train}"
             )
-        return self.train[self._indices(n, self.paired, generator)]
+        return as_float(self.train[self._indices(n, self.paired, generator)])
 
     def sample_part(self, i: int, n: int, generator: torch.Generator) -> Tensor:
         """``n`` real samples of part ``i`` alone, from every training sample."""
-        x = self.train[self._indices(n, self.num_train, generator)]
+        x = as_float(self.train[self._indices(n, self.num_train, generator)])
         return self.factorisation.split(x)[i]
 
     def sample_inputs(self, n: int, generator: torch.Generator, paired_only: bool) -> Tensor:
@@ -136,7 +143,7 @@ class PairedDataset:
         high = self.paired if paired_only else self.num_train
         if high == 0:
             raise DatasetError("paired=0 leaves this model no generator inputs; set paired ≥ 1")
-        x = self.train[self._indices(n, high, generator)]
+        x = as_float(self.train[self._indices(n, high, generator)])
         parts = self.factorisation.split(x)
         return torch.cat(parts[: self.input_parts], dim=self.factorisation.dim + 1)
 

@@ -6,7 +6,7 @@ Layout (the pix2pix ``cityscapes.tar.gz`` archive, 2,975 train / 500 val files):
     <root>/cityscapes/val/*.jpg
 
 Each half is resized to ``size × size`` and the two are stacked along channels into one
-``(6, size, size)`` sample in [0, 1]: channels 0-2 the scene (the generator's input),
+``(6, size, size)`` sample (uint8 pixel codes, read as [0, 1]): channels 0-2 the scene (the generator's input),
 3-5 the map (generated). Files are taken in natural name order (``2.jpg`` before
 ``10.jpg``), so ``paired=N`` means the first N files. Decoded splits are cached as
 uint8 next to the data (``<root>/cityscapes/.cache/<split>_<size>px.pt``), keyed by the
@@ -134,8 +134,10 @@ def cityscapes(paired: int, root: str = "data", size: int = 128, cache: bool = T
     """
     if size < 1:
         raise DatasetError(f"dataset.size={size} must be positive")
-    train = load_split(root, "train", size, cache).float().div_(255.0)
-    test = load_split(root, "val", size, cache).float().div_(255.0)
+    # Kept as uint8 (decoded per batch): the 2,975 training pairs at 128 px take 0.29 GB
+    # instead of 1.17 GB in float32.
+    train = load_split(root, "train", size, cache)
+    test = load_split(root, "val", size, cache)
     return PairedDataset(
         train=train,
         test=test,

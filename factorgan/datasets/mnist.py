@@ -138,8 +138,9 @@ def make_digit_pairs(
 
 
 def _to_tensor(pairs: np.ndarray) -> torch.Tensor:
-    """uint8 ``(N, 56, 28)`` -> float32 ``(N, 1, 56, 28)`` in [0, 1]."""
-    return torch.from_numpy(pairs).float().div_(255.0).unsqueeze(1)
+    """uint8 ``(N, 56, 28)`` -> uint8 ``(N, 1, 56, 28)``: stored as pixel codes (a quarter
+    of float32's memory), decoded to [0, 1] per batch (:func:`~factorgan.datasets.base.as_float`)."""
+    return torch.from_numpy(pairs).unsqueeze(1)
 
 
 def paired_mnist(

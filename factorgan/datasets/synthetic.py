@@ -19,16 +19,22 @@ def random_parts(
     n_test: int = 100,
     input_parts: int = 0,
     seed: int = 0,
+    uint8: bool = False,
 ) -> PairedDataset:
     """Uniform [0, 1] samples ``(n_train, *sample_shape)`` cut into ``sizes`` along ``dim``.
 
     Example: PairedMNIST's shapes are ``sample_shape=(1, 56, 28), dim=1, sizes=(28, 28)``;
-    K stacked digits are ``(1, 28K, 28)`` with K sizes of 28.
+    K stacked digits are ``(1, 28K, 28)`` with K sizes of 28. ``uint8``: store random
+    pixel codes as image datasets do (the real memory footprint).
     """
     g = torch.Generator().manual_seed(seed)
     shape = tuple(int(s) for s in sample_shape)
-    train = torch.rand((n_train, *shape), generator=g)
-    test = torch.rand((n_test, *shape), generator=g)
+    if uint8:
+        train = torch.randint(256, (n_train, *shape), generator=g, dtype=torch.uint8)
+        test = torch.randint(256, (n_test, *shape), generator=g, dtype=torch.uint8)
+    else:
+        train = torch.rand((n_train, *shape), generator=g)
+        test = torch.rand((n_test, *shape), generator=g)
     return PairedDataset(
         train, test, Factorisation(dim, sizes), paired=paired, input_parts=input_parts,
         name=f"random{list(shape)}",

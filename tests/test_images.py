@@ -1,0 +1,43 @@
+"""Sample previews: the grid layout, PNG files, wide-channel images."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from factorgan.images import displayable, image_grid, save_png
+
+
+def test_grid_places_each_image_with_padding_between():
+    images = torch.arange(1, 6).float().view(5, 1, 1, 1).expand(5, 1, 3, 2) / 10  # 5 flat images
+    grid = image_grid(images, nrow=2, padding=1, pad_value=0.5)
+    assert grid.shape == (1, 3 * (3 + 1) + 1, 2 * (2 + 1) + 1)
+    for i in range(5):
+        top, left = (i // 2) * 4 + 1, (i % 2) * 3 + 1
+        torch.testing.assert_close(grid[:, top : top + 3, left : left + 2], images[i])
+    assert grid[0, 0].eq(0.5).all() and grid[0, :, 0].eq(0.5).all()  # borders
+    assert grid[0, 9:12, 4:6].eq(0.5).all()  # the sixth cell stays empty
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        image_grid(images[0])
+
+
+def test_png_round_trip_grey_and_rgb(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    for c in (1, 3):
+        img = torch.randint(256, (c, 5, 7), generator=g).float() / 255
+        path = save_png(img, tmp_path / f"c{c}.png")
+        back = np.asarray(Image.open(path))
+        want = (img * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        np.testing.assert_array_equal(back.reshape(want.shape), want)
+    with pytest.raises(ValueError, match="1\\|3"):
+        save_png(torch.zeros(6, 4, 4), tmp_path / "bad.png")
+
+
+def test_six_channel_samples_show_as_two_rgb_images_side_by_side():
+    x = torch.rand(2, 6, 4, 5)
+    d = displayable(x)
+    assert d.shape == (2, 3, 4, 10)
+    torch.testing.assert_close(d[..., :5], x[:, :3])
+    torch.testing.assert_close(d[..., 5:], x[:, 3:])
+    assert displayable(x[:, :1]) is not None and displayable(x[:, :1]).shape == (2, 1, 4, 5)
