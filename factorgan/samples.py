@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from factorgan.datasets.base import PairedDataset, as_float
-from factorgan.images import image_grid, save_png
+from factorgan.images import displayable, image_grid, save_png
 
 
 class SampleWriter:
@@ -50,8 +50,9 @@ class SampleWriter:
         return x.float().clamp(0, 1).cpu()
 
     def grid(self) -> torch.Tensor:
-        """The image grid ``(C, H, W)``: the drawn samples, about square."""
-        x = self.draw()
+        """The image grid ``(1 or 3, H, W)``: the drawn samples, about square (samples of
+        more channels shown as their RGB groups side by side)."""
+        x = displayable(self.draw())
         return image_grid(x, nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=0.5)
 
     def write(self, writer: SummaryWriter | None, step: int) -> Path:

@@ -41,3 +41,26 @@ def test_six_channel_samples_show_as_two_rgb_images_side_by_side():
     torch.testing.assert_close(d[..., :5], x[:, :3])
     torch.testing.assert_close(d[..., 5:], x[:, 3:])
     assert displayable(x[:, :1]) is not None and displayable(x[:, :1]).shape == (2, 1, 4, 5)
+
+
+def test_sample_writer_handles_six_channel_samples(tmp_path):
+    from factorgan.datasets.synthetic import random_parts
+    from factorgan.samples import SampleWriter
+
+    data = random_parts((6, 8, 8), dim=0, sizes=[3, 3], paired=4, n_train=10, n_test=4, uint8=True)
+
+    class Constant(torch.nn.Module):
+        noise_dim = 3
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, z):
+            return torch.full((len(z), 6, 8, 8), 0.25) + self.w * 0
+
+    writer = SampleWriter(tmp_path, Constant(), data, seed=0, n=4)
+    png = writer.write(None, step=1)
+    img = np.asarray(Image.open(png))
+    assert img.ndim == 3 and img.shape[2] == 3  # RGB, groups side by side
+    assert img.shape[1] == 2 * (16 + 2) + 2 and (img == 64).any()  # 0.25 -> 64
