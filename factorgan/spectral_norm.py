@@ -19,7 +19,9 @@ from torch import Tensor, nn
 
 
 def _normalize(x: Tensor, eps: float) -> Tensor:
-    return x / (x.norm() + eps)
+    # linalg.vector_norm directly: Tensor.norm's Python dispatch costs more than the
+    # kernel for these small vectors (this runs twice per layer per forward pass).
+    return x / (torch.linalg.vector_norm(x) + eps)
 
 
 class _SpectralNorm:
@@ -65,7 +67,7 @@ class _SpectralNorm:
             return torch.dot(self.sn_u, torch.mv(w, self.sn_v)), self.sn_u, self.sn_v
         v = _normalize(torch.mv(w.t(), self.sn_u), self.eps)
         wv = torch.mv(w, v)
-        sigma = wv.norm()
+        sigma = torch.linalg.vector_norm(wv)
         u = wv / (sigma + self.eps)
         self.sn_u.copy_(u)
         self.sn_v.copy_(v)
