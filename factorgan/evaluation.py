@@ -82,7 +82,7 @@ class PairedMNISTEvaluator:
 
     def classifier(self, data: PairedDataset) -> MNISTClassifier:
         """The cached (or freshly trained) classifier for ``data``'s training digits."""
-        top, _ = digits(data, as_float(data.train))
+        top = as_float(digits(data, data.train)[0])  # only the digits the classifier trains on
         model, path, hit = load_or_train(top, data.train_labels[:, 0].to(top.device),
                                          self.settings, self.cache_dir, self.progress)
         print(f"MNIST classifier: {'cached' if hit else 'trained and cached'} in {path}")

@@ -40,11 +40,10 @@ def draw_samples(trainer: Trainer, n: int, seed: int = DEFAULT_SEED, batch_size:
         raise CliError(f"n={n} must be ≥ 1")
     G, data = trainer.G, trainer.data
     rng = torch.Generator(trainer.device).manual_seed(int(seed))
-    cat_dim = data.factorisation.dim + 1
     pool = None
     if data.input_parts:
-        source = as_float(data.test if len(data.test) else data.train)
-        pool = torch.cat(data.factorisation.split(source)[: data.input_parts], dim=cat_dim)
+        source = data.test if len(data.test) else data.train
+        pool = as_float(data.split_inputs(source)[0])  # only the inputs become float
     was_training = G.training
     G.eval()
     out = []
@@ -56,7 +55,7 @@ def draw_samples(trainer: Trainer, n: int, seed: int = DEFAULT_SEED, batch_size:
                 x = G(z)
             else:
                 cond = pool[torch.arange(start, start + m) % len(pool)].to(trainer.device)
-                x = torch.cat([cond, G(z, cond)], dim=cat_dim)
+                x = data.join_inputs(cond, G(z, cond))
             out.append(x.float().clamp(0, 1).cpu())
     finally:
         G.train(was_training)

@@ -11,6 +11,13 @@ from factorgan.datasets.base import PairedDataset, as_float
 from factorgan.images import displayable, image_grid, save_png
 
 
+def examples(data: PairedDataset, n: int) -> torch.Tensor:
+    """The first ``n`` test samples (training samples if there is no test split), as
+    float on the CPU: the fixed examples a conditional generator's grids show."""
+    pool = data.test if len(data.test) else data.train
+    return as_float(pool[:n].cpu())
+
+
 class SampleWriter:
     """Draws the same ``n`` samples each time (fixed noise; fixed test inputs when the
     generator is conditional), so successive grids show how training changes them."""
@@ -26,11 +33,8 @@ class SampleWriter:
         self.z = torch.rand(n, generator.noise_dim, generator=g) * 2 - 1
         self.cond = None
         if data.input_parts:
-            pool = data.test if len(data.test) else data.train.cpu()
-            cond = torch.cat(data.factorisation.split(as_float(pool[:n]))[: data.input_parts],
-                             dim=data.factorisation.dim + 1)
-            self.cond = cond
-            self.z = self.z[: len(cond)]
+            self.cond, _ = data.split_inputs(examples(data, n))
+            self.z = self.z[: len(self.cond)]
 
     @torch.no_grad()
     def draw(self) -> torch.Tensor:
@@ -44,7 +48,7 @@ class SampleWriter:
                 x = self.G(z)
             else:
                 cond = self.cond.to(device)
-                x = torch.cat([cond, self.G(z, cond)], dim=self.data.factorisation.dim + 1)
+                x = self.data.join_inputs(cond, self.G(z, cond))
         finally:
             self.G.train(was_training)
         return x.float().clamp(0, 1).cpu()
@@ -78,13 +82,9 @@ class ComparisonSampleWriter(SampleWriter):
         if not data.input_parts:
             raise ValueError("ComparisonSampleWriter needs a conditional dataset (input_parts ≥ 1)")
         super().__init__(run_dir, generator, data, seed, n)
-        pool = data.test if len(data.test) else data.train.cpu()
-        parts = data.factorisation.split(as_float(pool[: len(self.z)]))
-        self.truth = torch.cat(parts[data.input_parts :], dim=data.factorisation.dim + 1)
+        _, self.truth = data.split_inputs(examples(data, len(self.z)))
 
     def grid(self) -> torch.Tensor:
-        f, k = self.data.factorisation, self.data.input_parts
-        parts = f.split(self.draw())
-        cond, out = torch.cat(parts[:k], dim=f.dim + 1), torch.cat(parts[k:], dim=f.dim + 1)
+        cond, out = self.data.split_inputs(self.draw())
         rows = torch.stack([cond, out, self.truth.float().clamp(0, 1)], dim=1).flatten(0, 1)
         return image_grid(rows, nrow=3, padding=2, pad_value=0.5)

@@ -94,8 +94,6 @@ class CityscapesEvaluator:
         data, G, device = trainer.data, trainer.G, trainer.device
         if not data.input_parts or len(data.test) == 0:
             raise ValueError(f"segmentation evaluation needs a conditional dataset with a test split, got {data}")
-        dim = data.factorisation.dim + 1
-        k = data.input_parts
         g = torch.Generator(device).manual_seed(self.seed)
         scores = SegmentationScores()
         was_training = G.training
@@ -103,8 +101,7 @@ class CityscapesEvaluator:
         try:
             starts = range(0, len(data.test), self.batch_size)
             for start in tqdm(starts, desc="evaluate", unit="batch", disable=not self.progress):
-                parts = data.factorisation.split(as_float(data.test[start : start + self.batch_size].to(device)))
-                cond, true = torch.cat(parts[:k], dim=dim), torch.cat(parts[k:], dim=dim)
+                cond, true = data.split_inputs(as_float(data.test[start : start + self.batch_size].to(device)))
                 z = torch.rand(len(cond), G.noise_dim, generator=g, device=device) * 2 - 1
                 scores.add(G(z, cond).float(), true)
         finally:

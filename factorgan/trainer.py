@@ -100,8 +100,7 @@ class Trainer:
         if not self.data.input_parts:
             return self.G(self.noise(n))
         cond = self.data.sample_inputs(n, self.rng, paired_only=self.inputs_paired_only)
-        out = self.G(self.noise(n), cond)
-        return torch.cat([cond, out], dim=self.data.factorisation.dim + 1)
+        return self.data.join_inputs(cond, self.G(self.noise(n), cond))
 
     def discriminator_fake(self, n: int) -> Tensor:
         """The fake batch every sub-discriminator sees in one D step (called without

@@ -23,18 +23,19 @@ def main(argv: list[str] | None = None) -> int:
     from factorgan.datasets.base import DatasetError
     from factorgan.datasets.mnist import load_idx
 
+    raw = args.root / "MNIST" / "raw"
     try:
         (train_x, _), (test_x, _) = load_idx(args.root, download=False)
-        print(f"MNIST already in {args.root / 'MNIST' / 'raw'}: {len(train_x)} train / {len(test_x)} test digits")
+        print(f"MNIST already in {raw}: {len(train_x)} train / {len(test_x)} test digits")
         return 0
     except DatasetError:
-        pass
+        print(f"MNIST not found in {raw}: downloading it")
     try:
         (train_x, _), (test_x, _) = load_idx(args.root, download=True)
     except Exception as err:  # network errors come in many types
         print(f"error: could not download MNIST into {args.root}: {err}", file=sys.stderr)
         return 1
-    print(f"MNIST ready in {args.root / 'MNIST' / 'raw'}: {len(train_x)} train / {len(test_x)} test digits")
+    print(f"MNIST ready in {raw}: {len(train_x)} train / {len(test_x)} test digits")
     print(f"Train on it with: python -m factorgan.train dataset.source=idx dataset.root={args.root}")
     return 0
 

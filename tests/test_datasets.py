@@ -135,3 +135,13 @@ def test_uint8_storage_draws_the_same_batches_as_float():
         b = draw(plain, torch.Generator().manual_seed(3))
         assert a.dtype == torch.float32
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_split_inputs_and_join_inputs_are_inverse():
+    x = torch.rand(4, 9, 5, 5)
+    data = PairedDataset(x, x[:1], Factorisation(dim=0, sizes=[2, 3, 4]), paired=2, input_parts=2)
+    inputs, outputs = data.split_inputs(x)
+    assert inputs.shape == (4, *data.input_shape) and outputs.shape == (4, *data.output_shape)
+    torch.testing.assert_close(inputs, x[:, :5], rtol=0, atol=0)  # parts 0 and 1
+    torch.testing.assert_close(outputs, x[:, 5:], rtol=0, atol=0)  # part 2
+    torch.testing.assert_close(data.join_inputs(inputs, outputs), x, rtol=0, atol=0)

@@ -143,9 +143,19 @@ class PairedDataset:
         high = self.paired if paired_only else self.num_train
         if high == 0:
             raise DatasetError("paired=0 leaves this model no generator inputs; set paired ≥ 1")
-        x = as_float(self.train[self._indices(n, high, generator)])
-        parts = self.factorisation.split(x)
-        return torch.cat(parts[: self.input_parts], dim=self.factorisation.dim + 1)
+        return self.split_inputs(as_float(self.train[self._indices(n, high, generator)]))[0]
+
+    # ---- conditional models: generator inputs | generated outputs ------------------
+    def split_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Joint samples ``(N, *sample_shape)`` -> (inputs ``(N, *input_shape)``, outputs
+        ``(N, *output_shape)``): the leading ``input_parts`` joined, and the rest joined."""
+        parts, dim = self.factorisation.split(x), self.factorisation.dim + 1
+        k = self.input_parts
+        return torch.cat(parts[:k], dim=dim), torch.cat(parts[k:], dim=dim)
+
+    def join_inputs(self, inputs: Tensor, outputs: Tensor) -> Tensor:
+        """The inverse of :meth:`split_inputs`: ``(N, *sample_shape)`` joint samples."""
+        return torch.cat([inputs, outputs], dim=self.factorisation.dim + 1)
 
     def __repr__(self) -> str:
         return (
