@@ -17,11 +17,16 @@ BCE GAN loss on its own real/fake inputs (METHOD.md's table):
 | joint (GAN) | a paired (joint) real batch    | the generator batch                    |
 
 Real and fake go through a network in one forward pass (one spectral-norm power
-iteration per step instead of two, and half the kernel launches).
+iteration per step instead of two, and half the kernel launches). With
+``stack_same_shape``, networks of one stackable architecture and input shape (e.g. the
+MLP marginals of equal parts, or D_P and D_Q) are held as one batched network
+(:mod:`factorgan.stacked`) and run their terms in one pass; ``terms()`` still names
+every term.
 """
 from __future__ import annotations
 
 import abc
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -66,9 +71,14 @@ class TermLoss:
     accuracy: Tensor  # 0-dim fraction of correct real/fake decisions
 
 
+def real_fake(real: Tensor, fake: Tensor) -> Tensor:
+    """One sub-discriminator's D-step batch: real first, then fake, ``(N + M, ...)``."""
+    return torch.cat([real, fake], dim=0)
+
+
 def _term_loss(net: nn.Module, real: Tensor, fake: Tensor) -> TermLoss:
     """BCE loss and accuracy of one sub-discriminator (real and fake in one pass)."""
-    logits = net(torch.cat([real, fake], dim=0))
+    logits = net(real_fake(real, fake))
     return TermLoss(*discriminator_bce_and_accuracy(logits, real.shape[0]))
 
 
@@ -86,9 +96,50 @@ class CombinedDiscriminator(nn.Module, abc.ABC):
         super().__init__()
         self.nets = nn.ModuleDict()
         self.spectral_norm = spectral_norm
+        self.stacks: dict[str, tuple[str, ...]] = {}  # stacked network's key -> its terms
 
     def _add(self, name: str, net: nn.Module) -> None:
         self.nets[name] = apply_spectral_norm(net) if self.spectral_norm else net
+
+    def _stack_same_shape(self, in_shapes: dict[str, tuple[int, ...]]) -> None:
+        """Replace the networks of each stackable architecture (a class with a ``stack``
+        method) and input shape by one stacked network, keyed ``"a+b"``."""
+        groups: dict[tuple, list[str]] = defaultdict(list)
+        for name, net in self.nets.items():
+            if callable(getattr(type(net), "stack", None)):
+                groups[(type(net), in_shapes[name])].append(name)
+        for names in groups.values():
+            if len(names) < 2:
+                continue
+            stacked = type(self.nets[names[0]]).stack([self.nets[n] for n in names])  # type: ignore[attr-defined]
+            for n in names:
+                del self.nets[n]
+            key = "+".join(names)
+            self.nets[key] = stacked
+            self.stacks[key] = tuple(names)
+
+    def logits(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each term's logits ``(N_t,)`` on its own input batch ``{term: (N_t, ...)}``.
+
+        A stacked network runs all its terms in one batched pass (their batches have
+        one size). Returns the terms in the order of ``inputs``.
+        """
+        out: dict[str, Tensor] = {}
+        for key, net in self.nets.items():
+            names = self.stacks.get(key)
+            if names is None:
+                if key in inputs:
+                    out[key] = net(inputs[key])
+            elif any(n in inputs for n in names):
+                out.update(zip(names, net(torch.stack([inputs[n] for n in names])).unbind(0)))
+        return {name: out[name] for name in inputs}
+
+    def _losses_from_inputs(self, inputs: dict[str, Tensor], n_real: dict[str, int]) -> dict[str, TermLoss]:
+        """BCE loss and accuracy per term from its ``real_fake`` batch (real rows first)."""
+        return {
+            name: TermLoss(*discriminator_bce_and_accuracy(logit, n_real[name]))
+            for name, logit in self.logits(inputs).items()
+        }
 
     @abc.abstractmethod
     def terms(self, x: Tensor) -> dict[str, Tensor]:
@@ -145,6 +196,8 @@ class FactorisedDiscriminator(CombinedDiscriminator):
         dep_p: include the p-dependency discriminator (False: FactorGAN-no-cp, d_P ≡ 0).
         dep_q: include the q-dependency discriminator.
         spectral_norm: spectral-normalise every network.
+        stack_same_shape: hold networks of one stackable architecture and input shape
+            as one batched network (same maths, fewer and larger kernels).
     """
 
     def __init__(
@@ -157,40 +210,37 @@ class FactorisedDiscriminator(CombinedDiscriminator):
         dep_q: bool = True,
         spectral_norm: bool = True,
         width_mult: int = 1,
+        stack_same_shape: bool = False,
     ) -> None:
         super().__init__(spectral_norm)
         self.factorisation = factorisation
         self.marginal_parts = tuple(range(input_parts, factorisation.num_parts))
         self.needs_paired = dep_p
-        for i in self.marginal_parts:
-            shape = factorisation.part_shape(sample_shape, i)
-            self._add(f"marginal_{i}", make_net(in_shape=shape, width_mult=width_mult))
-        if dep_p:
-            self._add("dep_p", make_net(in_shape=tuple(sample_shape), width_mult=width_mult))
-        if dep_q:
-            self._add("dep_q", make_net(in_shape=tuple(sample_shape), width_mult=width_mult))
+        self.dependency_terms = tuple(name for name, on in (("dep_p", dep_p), ("dep_q", dep_q)) if on)
+        shapes = {f"marginal_{i}": factorisation.part_shape(sample_shape, i) for i in self.marginal_parts}
+        shapes.update({name: tuple(sample_shape) for name in self.dependency_terms})
+        for name, shape in shapes.items():
+            self._add(name, make_net(in_shape=shape, width_mult=width_mult))
+        if stack_same_shape:
+            self._stack_same_shape(shapes)
 
     def terms(self, x: Tensor) -> dict[str, Tensor]:
         parts = self.factorisation.split(x)
-        out = {f"marginal_{i}": self.nets[f"marginal_{i}"](parts[i]) for i in self.marginal_parts}
-        for name in ("dep_p", "dep_q"):
-            if name in self.nets:
-                out[name] = self.nets[name](x)
-        return out
+        inputs = {f"marginal_{i}": parts[i] for i in self.marginal_parts}
+        inputs.update({name: x for name in self.dependency_terms})
+        return self.logits(inputs)
 
     def losses(
         self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
     ) -> dict[str, TermLoss]:
         fake_parts = self.factorisation.split(fake)
-        out = {
-            f"marginal_{i}": _term_loss(self.nets[f"marginal_{i}"], real.parts[i], fake_parts[i])
-            for i in self.marginal_parts
-        }
-        if "dep_p" in self.nets:
+        inputs = {f"marginal_{i}": real_fake(real.parts[i], fake_parts[i]) for i in self.marginal_parts}
+        n_real = {f"marginal_{i}": real.parts[i].shape[0] for i in self.marginal_parts}
+        if "dep_p" in self.dependency_terms:
             assert real.paired is not None, "D_P needs paired samples"
             shuffled = self.factorisation.shuffle(real.paired, generator)
-            out["dep_p"] = _term_loss(self.nets["dep_p"], real.paired, shuffled)
-        if "dep_q" in self.nets:
+            inputs["dep_p"], n_real["dep_p"] = real_fake(real.paired, shuffled), real.paired.shape[0]
+        if "dep_q" in self.dependency_terms:
             shuffled = self.factorisation.shuffle(fake, generator)
-            out["dep_q"] = _term_loss(self.nets["dep_q"], fake, shuffled)
-        return out
+            inputs["dep_q"], n_real["dep_q"] = real_fake(fake, shuffled), fake.shape[0]
+        return self._losses_from_inputs(inputs, n_real)

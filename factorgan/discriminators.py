@@ -48,6 +48,14 @@ class MLPDiscriminator(nn.Module):
         """``x``: (N, *in_shape) -> logits (N,)."""
         return self.net(x).squeeze(1)
 
+    @staticmethod
+    def stack(nets: Sequence[nn.Module]) -> nn.Module:
+        """Several of these of one input shape as one batched network
+        ``(G, N, *in_shape) -> (G, N)`` (:class:`factorgan.stacked.StackedMLP`)."""
+        from factorgan.stacked import StackedMLP  # stacked imports spectral_norm only
+
+        return StackedMLP(nets)
+
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
