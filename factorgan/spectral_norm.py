@@ -95,7 +95,7 @@ class _SNLinearFn(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             # dL/dσ = -Σ g ⊙ xWᵀ / σ; dσ/dW = u vᵀ (u, v held constant, as in torch).
             grad_sigma = torch.vdot(g.reshape(-1), xw.reshape(-1)) * inv_sigma
-            grad_w = torch.mm(g.t(), x).sub_(torch.outer(u * grad_sigma, v))
+            grad_w = torch.mm(g.t(), x).addr_(u * grad_sigma, v, alpha=-1)  # in place: no outer product
         grad_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b, None, None, None
 

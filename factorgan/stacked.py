@@ -24,6 +24,11 @@ def _normalize(x: Tensor, eps: float) -> Tensor:
     return x / (torch.linalg.vector_norm(x, dim=1, keepdim=True) + eps)
 
 
+def _row_times(r: Tensor, m: Tensor) -> Tensor:
+    """Row vectors times matrices: ``r`` ``(G, a)``, ``m`` ``(G, a, b)`` -> ``(G, b)``."""
+    return torch.bmm(r.unsqueeze(1), m).squeeze(1)
+
+
 class _StackedSNLinearFn(torch.autograd.Function):
     """y_g = x_g W_gᵀ / σ_g + b_g for precomputed σ_g = u_gᵀ W_g v_g, gradient through σ.
 
@@ -47,8 +52,10 @@ class _StackedSNLinearFn(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             # dL/dσ_g = -Σ g_g ⊙ x_g W_gᵀ / σ_g; dσ_g/dW_g = u_g v_gᵀ.
             grad_sigma = (g * xw).sum(dim=(1, 2)) * inv_sigma.view(-1)  # (G,)
+            # The rank-1 term as an in-place k = 1 batched product: on CPU ~5x faster than
+            # materialising the broadcast outer product and subtracting it.
             grad_w = torch.bmm(g.transpose(1, 2), x)
-            grad_w.sub_((u * grad_sigma.unsqueeze(1)).unsqueeze(2) * v.unsqueeze(1))
+            grad_w.baddbmm_((u * grad_sigma.unsqueeze(1)).unsqueeze(2), v.unsqueeze(1), alpha=-1)
         grad_b = grad.sum(1) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b, None, None, None
 
@@ -91,12 +98,14 @@ class StackedLinear(nn.Module):
     def sigma(self) -> tuple[Tensor, Tensor, Tensor]:
         """(σ ``(G,)``, u ``(G, out)``, v ``(G, in)``); one power iteration first in
         training mode (after it, u = Wv / ‖Wv‖, so σ = ‖Wv‖)."""
+        # Matrix-vector products as (1 × n) row vectors times matrices: bmm is ~10x
+        # slower on CPU with a single column (n = 1) than with a single row (m = 1).
         w = self.weight
         if not self.training:
-            wv = torch.bmm(w, self.sn_v.unsqueeze(2)).squeeze(2)
+            wv = _row_times(self.sn_v, w.transpose(1, 2))
             return (self.sn_u * wv).sum(1), self.sn_u, self.sn_v
-        v = _normalize(torch.bmm(w.transpose(1, 2), self.sn_u.unsqueeze(2)).squeeze(2), self.eps)
-        wv = torch.bmm(w, v.unsqueeze(2)).squeeze(2)
+        v = _normalize(_row_times(self.sn_u, w), self.eps)
+        wv = _row_times(v, w.transpose(1, 2))
         sigma = torch.linalg.vector_norm(wv, dim=1)
         u = wv / (sigma.unsqueeze(1) + self.eps)
         self.sn_u.copy_(u)
