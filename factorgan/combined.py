@@ -43,9 +43,11 @@ TERM_SIGNS: dict[str, float] = {"dep_q": -1.0}
 
 
 def combine(terms: dict[str, Tensor]) -> Tensor:
-    """Combined logit from the terms' logits (each ``(N,)``): Σ sign(name) · d_name."""
+    """Combined logit from the terms' logits (each ``(N,)``): Σ sign(name) · d_name,
+    in fp32 whatever precision the terms came in."""
     total: Tensor | None = None
     for name, logit in terms.items():
+        logit = logit.float()
         signed = -logit if TERM_SIGNS.get(name, 1.0) < 0 else logit
         total = signed if total is None else total + signed
     if total is None:

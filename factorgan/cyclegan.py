@@ -136,15 +136,18 @@ class CycleGANTrainer(Trainer):
         n = self.schedule.batch_size
         self.D.requires_grad_(False)
         try:
-            a, b = self.unpaired(n)
-            fake_b, fake_a = self.G(self.noise(n), a), self.F(self.noise(n), b)
-            logit_b, logit_a = self.D.nets["output"](fake_b), self.D.nets["input"](fake_a)
+            with self.precision():  # networks in the run's precision, losses in fp32
+                a, b = self.unpaired(n)
+                fake_b, fake_a = self.G(self.noise(n), a), self.F(self.noise(n), b)
+                logit_b, logit_a = self.D.nets["output"](fake_b).float(), self.D.nets["input"](fake_a).float()
+                rec_a, rec_b = self.F(self.noise(n), fake_b), self.G(self.noise(n), fake_a)
+                same_b, same_a = (self.G(self.noise(n), b), self.F(self.noise(n), a)) if self.identity_weight else (b, a)
             adversarial = self.objective(logit_b).mean() + self.objective(logit_a).mean()
-            cycle = F.l1_loss(self.F(self.noise(n), fake_b), a) + F.l1_loss(self.G(self.noise(n), fake_a), b)
+            cycle = F.l1_loss(rec_a.float(), a) + F.l1_loss(rec_b.float(), b)
             loss = adversarial + self.cycle_weight * cycle
             identity = torch.zeros((), device=self.device)
             if self.identity_weight:
-                identity = F.l1_loss(self.G(self.noise(n), b), b) + F.l1_loss(self.F(self.noise(n), a), a)
+                identity = F.l1_loss(same_b.float(), b) + F.l1_loss(same_a.float(), a)
                 loss = loss + self.cycle_weight * self.identity_weight * identity
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()

@@ -40,6 +40,7 @@ def discriminator_bce_and_accuracy(logits: Tensor, n_real: int) -> tuple[Tensor,
     many real as fake logits it needs a handful of kernels instead of a dozen: with s = ±1 for
     real/fake, the loss is 2·mean(softplus(−s·d)) and the accuracy mean(s·d > 0).
     """
+    logits = logits.float()  # mixed precision: the loss in fp32
     n_fake = logits.shape[0] - n_real
     if n_fake != n_real:
         real, fake = logits[:n_real], logits[n_real:]

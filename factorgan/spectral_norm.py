@@ -13,6 +13,8 @@ weights are frozen (the generator step).
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -22,6 +24,14 @@ def _normalize(x: Tensor, eps: float) -> Tensor:
     # linalg.vector_norm directly: Tensor.norm's Python dispatch costs more than the
     # kernel for these small vectors (this runs twice per layer per forward pass).
     return x / (torch.linalg.vector_norm(x) + eps)
+
+
+def fp32_region(device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast off (when on): under mixed precision σ, the power iteration and the
+    hand-written linear layers stay in the weights' dtype (bf16 power iterations drift)."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 class _SpectralNorm:
@@ -52,9 +62,10 @@ class _SpectralNorm:
 
     def sigma(self) -> Tensor:
         """σ(W) = uᵀ W v (0-dim; differentiable in W). Updates u, v in training mode."""
-        if self.training:  # type: ignore[attr-defined]
-            self._power_iteration(1)
-        return torch.dot(self.sn_u, torch.mv(self.weight.flatten(1), self.sn_v))
+        with fp32_region(self.weight.device):
+            if self.training:  # type: ignore[attr-defined]
+                self._power_iteration(1)
+            return torch.dot(self.sn_u, torch.mv(self.weight.flatten(1), self.sn_v))
 
     @torch.no_grad()
     def _sigma_no_grad(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -108,9 +119,11 @@ class SNLinear(nn.Linear, _SpectralNorm):
         self._init_sn()
 
     def forward(self, x: Tensor) -> Tensor:
-        sigma, u, v = self._sigma_no_grad()
         lead = x.shape[:-1]
-        y = _SNLinearFn.apply(x.reshape(-1, x.shape[-1]), self.weight, self.bias, sigma, u, v)
+        with fp32_region(x.device):  # small, launch-bound layers: no gain from bf16
+            sigma, u, v = self._sigma_no_grad()
+            x = x.reshape(-1, x.shape[-1]).to(self.weight.dtype)
+            y = _SNLinearFn.apply(x, self.weight, self.bias, sigma, u, v)
         return y.view(*lead, y.shape[-1])
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from factorgan.spectral_norm import SNLinear
+from factorgan.spectral_norm import SNLinear, fp32_region
 
 
 def _normalize(x: Tensor, eps: float) -> Tensor:
@@ -116,8 +116,9 @@ class StackedLinear(nn.Module):
         """``x``: ``(G, N, in)`` -> ``(G, N, out)``."""
         if not self.spectral_norm:
             return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
-        sigma, u, v = self.sigma()
-        return _StackedSNLinearFn.apply(x, self.weight, self.bias, sigma, u, v)
+        with fp32_region(x.device):  # as SNLinear: σ and the layer in the weights' dtype
+            sigma, u, v = self.sigma()
+            return _StackedSNLinearFn.apply(x.to(self.weight.dtype), self.weight, self.bias, sigma, u, v)
 
 
 class StackedMLP(nn.Module):

@@ -3,6 +3,7 @@ steps on one shared generator batch each, then the generator step on the combine
 logit, then logging, samples and checkpoints."""
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +36,19 @@ class Schedule:
     snapshot_every: int = 0  # also keep checkpoints/step_XXXXXXX.pt every N steps (0: off)
     progress: bool = True
     cuda_graph: bool = False  # CUDA: record one whole step as a graph and replay it
+    precision: str = "fp32"  # fp32 | bf16 (autocast for the networks' forward passes)
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "disc_iter", "batch_size", "log_every", "ckpt_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer.{name}={getattr(self, name)} must be ≥ 1")
+        if self.precision not in AUTOCAST_DTYPES:
+            raise ValueError(f"trainer.precision={self.precision!r}: choose one of {sorted(AUTOCAST_DTYPES)}")
+
+
+# Mixed precision: the dtype autocast runs matrix products and convolutions in. Weights,
+# optimiser state, spectral norms and losses stay fp32. (fp16 would need loss scaling.)
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
 class Trainer:
@@ -114,11 +123,20 @@ class Trainer:
         return RealBatch(paired=paired, parts=parts)
 
     # ---- the two steps --------------------------------------------------------------
+    def precision(self) -> contextlib.AbstractContextManager:
+        """The forward passes' numeric context: autocast to ``schedule.precision``'s dtype
+        (a no-op for fp32). No weight-cast cache, so CUDA graph capture stays valid."""
+        dtype = AUTOCAST_DTYPES[self.schedule.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype, cache_enabled=False)
+
     def discriminator_step(self) -> None:
         n = self.schedule.batch_size
-        with torch.no_grad():
-            fake = self.discriminator_fake(n)  # ONE generator batch shared by every sub-discriminator
-        terms = self.D.losses(self.real_batch(n), fake, self.rng)
+        with self.precision():
+            with torch.no_grad():
+                fake = self.discriminator_fake(n)  # ONE generator batch shared by every sub-discriminator
+            terms = self.D.losses(self.real_batch(n), fake, self.rng)
         total = torch.stack([t.loss for t in terms.values()]).sum()
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
@@ -130,9 +148,10 @@ class Trainer:
     def generator_step(self) -> None:
         self.D.requires_grad_(False)  # sub-discriminators frozen: no parameter grads
         try:
-            fake = self.generate(self.schedule.batch_size)
-            terms = self.D.terms(fake)
-            v = combine(terms)
+            with self.precision():
+                fake = self.generate(self.schedule.batch_size)
+                terms = self.D.terms(fake)
+            v = combine(terms)  # fp32
             loss = self.objective(v).mean()
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()

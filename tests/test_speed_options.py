@@ -86,3 +86,37 @@ def test_channels_last_matches_the_default_layout(tmp_path):
     torch.testing.assert_close(la, lb, rtol=1e-4, atol=1e-6)
     for x, y in zip(ga, gb):
         torch.testing.assert_close(x, y, rtol=1e-3, atol=1e-6)
+
+
+CONV = ["experiment=cityscapes_seg", "dataset=synthetic", "dataset.sample_shape=[6,32,32]", "dataset.dim=0",
+        "dataset.sizes=[3,3]", "dataset.input_parts=1", "dataset.n_train=40", "dataset.n_test=4",
+        "generator.width=8", "discriminator.filters=8", "trainer.batch_size=4"]
+
+
+@pytest.mark.parametrize("setting", [
+    ("model=factorgan", *SMALL), ("model=gan", *SMALL), tuple(CONV), (*CONV, "model=cyclegan"),
+], ids=["factorgan-mlp", "gan-mlp", "factorgan-unet", "cyclegan-unet"])
+def test_bf16_autocast_trains_like_fp32(tmp_path, setting):
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        t = build_trainer(compose_config(*TINY, *setting, f"trainer.precision={precision}"), tmp_path / precision)
+        dtypes = set()  # the fast path really computes in bf16
+        t.G.register_forward_hook(lambda module, args, out: dtypes.add(out.dtype))
+        for _ in range(3):
+            t.train_step()
+        assert dtypes == {torch.bfloat16 if precision == "bf16" else torch.float32}
+        runs[precision] = t
+    log32, log16 = runs["fp32"].scalars.flush(), runs["bf16"].scalars.flush()
+    assert log32.keys() == log16.keys()
+    for k in log32:  # bf16 keeps ~3 significant digits: same losses to a loose tolerance
+        assert abs(log32[k] - log16[k]) < 0.03 * max(1.0, abs(log32[k])), (k, log32[k], log16[k])
+    for (k, a), b in zip(runs["fp32"].D.state_dict().items(), runs["bf16"].D.state_dict().values()):
+        assert b.dtype == a.dtype, k  # weights, spectral-norm vectors and BN stats stay fp32
+    for net in ("G", "D"):  # Adam steps are ~lr whatever the gradient's size: weights agree to a few steps' lr
+        for (k, a), b in zip(getattr(runs["fp32"], net).named_parameters(), getattr(runs["bf16"], net).parameters()):
+            torch.testing.assert_close(b, a, rtol=0, atol=1e-3, msg=f"{net}.{k}")
+
+
+def test_unknown_precision_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="trainer.precision='fp8'"):
+        build_trainer(compose_config(*TINY, *SMALL, "trainer.precision=fp8"), tmp_path)
