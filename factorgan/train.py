@@ -35,6 +35,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def compiled(net: torch.nn.Module, on: bool) -> torch.nn.Module:
+    """``net`` with its forward compiled by ``torch.compile`` when ``on`` (in place, so
+    parameter names and checkpoints stay those of the plain network); returns ``net``."""
+    if on:
+        net.compile()
+    return net
+
+
 def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
     """Instantiate data, networks, objective and optimisers from a composed config."""
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
@@ -47,7 +55,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
 
     def make_generator(out_shape: Any, cond_shape: Any) -> torch.nn.Module:
         net = instantiate(cfg.generator, out_shape=out_shape, cond_shape=cond_shape)
-        return net.to(device, memory_format=memory_format)
+        return compiled(net.to(device, memory_format=memory_format), cfg.get("compile", False))
 
     generator = make_generator(out_shape=data.output_shape, cond_shape=data.input_shape)
     discriminator = instantiate(
@@ -57,6 +65,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
         factorisation=data.factorisation,
         input_parts=data.input_parts,
     ).to(device, memory_format=memory_format)
+    for net in discriminator.nets.values():
+        compiled(net, cfg.get("compile", False))
     kwargs: dict[str, Any] = dict(
         generator=generator,
         discriminator=discriminator,
