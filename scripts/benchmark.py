@@ -5,6 +5,7 @@ of one step, for every experiment and model, on synthetic data of the real shape
     python scripts/benchmark.py --quick                 # a few minutes on 2 CPU cores
     python scripts/benchmark.py --device cuda --set trainer.cuda_graph=true
     python scripts/benchmark.py --cases paired_mnist,k_scaling --out bench.json
+    python scripts/benchmark.py --cases paired_mnist/factorgan --versus model.discriminator.stack_same_shape=false
 
 Each case runs alone in a fresh process (its own peak memory; no two benchmarks share the
 cores). Steps/s is the median over several timed windows after warm-up. The split times
@@ -12,6 +13,10 @@ one instrumented step at a time (synchronising the device between the parts): th
 generator's forward pass for the discriminator steps (``gen``), real-data sampling
 (``data``), the rest of the discriminator steps (``disc``) and the generator step
 (``g_step``), in milliseconds per generator step.
+
+``--versus OVERRIDES`` compares instead: each case (A) against itself with the overrides
+(B), alternating blocks of steps of the two in one process, so drift in the machine's
+speed (large on shared CPUs) cancels out; it prints both median ms per step and B / A.
 """
 from __future__ import annotations
 
@@ -83,8 +88,8 @@ def _timed(fn: Callable, acc: dict[str, float], key: str, device: Any) -> Callab
     return wrapper
 
 
-def run_case(overrides: list[str], device: str, quick: bool) -> dict[str, Any]:
-    import torch
+def _build(overrides: list[str], device: str, run_dir: Path) -> tuple[Any, Callable[[], None]]:
+    """A trainer for the composed config and its step function (eager or CUDA graph)."""
     from hydra import compose, initialize_config_module
 
     from factorgan.cuda_graphs import make_step_runner
@@ -92,14 +97,50 @@ def run_case(overrides: list[str], device: str, quick: bool) -> dict[str, Any]:
 
     with initialize_config_module("factorgan.configs", version_base="1.3"):
         cfg = compose("train", overrides=[*overrides, f"device={device}", "trainer.progress=false"])
+    trainer = build_trainer(cfg, run_dir)
+    trainer.G.train()
+    trainer.D.train()
+    step = make_step_runner(trainer.train_step, trainer.rng, [trainer.opt_d, trainer.opt_g], cfg.trainer.cuda_graph)
+    return trainer, step
+
+
+def run_versus(overrides: list[str], versus: list[str], device: str, quick: bool) -> dict[str, Any]:
+    """A/B in one process: the case (A) and the case with ``versus`` overrides (B) run
+    alternating blocks of steps, so a machine that speeds up or slows down meanwhile
+    affects both alike. Returns median ms per generator step of each and B / A."""
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = build_trainer(cfg, Path(tmp))
+        runs = [_build(ov, device, Path(tmp) / name) for name, ov in (("a", overrides), ("b", overrides + versus))]
+        dev = runs[0][0].device
+        times: list[list[float]] = [[], []]
+        for _ in range(5 if quick else 20):  # warm-up (compilation, graph capture)
+            for _, step in runs:
+                step()
+        _sync(dev)
+        t0 = time.perf_counter()
+        runs[0][1]()
+        _sync(dev)
+        block = max(1, int((0.2 if quick else 1.0) / max(time.perf_counter() - t0, 1e-6)))
+        for _ in range(4 if quick else 12):
+            for k, (_, step) in enumerate(runs):
+                _sync(dev)
+                t0 = time.perf_counter()
+                for _ in range(block):
+                    step()
+                _sync(dev)
+                times[k].append(1000 * (time.perf_counter() - t0) / block)
+    a, b = statistics.median(times[0]), statistics.median(times[1])
+    return {"a_ms": a, "b_ms": b, "b_over_a": b / a, "a_blocks_ms": times[0], "b_blocks_ms": times[1],
+            "steps_per_block": block, "overrides": overrides, "versus": versus}
+
+
+def run_case(overrides: list[str], device: str, quick: bool) -> dict[str, Any]:
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer, step = _build(overrides, device, Path(tmp))
         dev = trainer.device
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
-        trainer.G.train()
-        trainer.D.train()
-        step = make_step_runner(trainer.train_step, trainer.rng, [trainer.opt_d, trainer.opt_g], cfg.trainer.cuda_graph)
         for _ in range(5 if quick else 20):  # warm-up (and CUDA graph capture)
             step()
         _sync(dev)
@@ -156,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--cases", default=None, help="comma-separated groups or case names (default: all)")
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides for every case")
+    parser.add_argument("--versus", nargs="*", default=None, metavar="OVERRIDE",
+                        help="A/B: time each case against itself with these overrides, alternating "
+                             "blocks of steps in one process (cancels machine drift)")
     parser.add_argument("--out", type=Path, default=Path("benchmark.json"), help="JSON results")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one case
     args = parser.parse_args(argv)
@@ -167,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        result = run_case(flat[args.one] + args.set, args.device, args.quick)
+        if args.versus is not None:
+            result = run_versus(flat[args.one] + args.set, args.versus, args.device, args.quick)
+        else:
+            result = run_case(flat[args.one] + args.set, args.device, args.quick)
         print("RESULT " + json.dumps(result))
         return 0
 
@@ -177,9 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown cases {unknown}; choose from {list(groups)} or {list(flat)}")
     results: dict[str, Any] = {}
-    print(f"{'case':28s} {'steps/s':>9s} {'s/step':>8s} {'peak MB':>9s}  split ms (gen/data/disc/g_step)")
+    if args.versus is not None:
+        print(f"{'case':28s} {'A ms/step':>10s} {'B ms/step':>10s} {'B/A':>6s}   B = A + {' '.join(args.versus)}")
+    else:
+        print(f"{'case':28s} {'steps/s':>9s} {'s/step':>8s} {'peak MB':>9s}  split ms (gen/data/disc/g_step)")
     for name in names:
         cmd = [sys.executable, __file__, "--one", name, "--device", args.device, "--set", *args.set]
+        if args.versus is not None:
+            cmd += ["--versus", *args.versus]
         if args.quick:
             cmd.append("--quick")
         if args.threads:
@@ -193,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         r = json.loads(line[len("RESULT "):])
         results[name] = r
+        if args.versus is not None:
+            print(f"{name:28s} {r['a_ms']:10.2f} {r['b_ms']:10.2f} {r['b_over_a']:6.2f}", flush=True)
+            continue
         s = r["split_ms"]
         print(
             f"{name:28s} {r['steps_per_s']:9.2f} {r['s_per_step']:8.4f} {r['peak_memory_mb']:9.0f}  "

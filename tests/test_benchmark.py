@@ -38,3 +38,13 @@ def test_benchmark_rejects_unknown_cases(bad, capsys):
     with pytest.raises(SystemExit):
         _benchmark_module().main(["--cases", bad])
     assert "unknown cases" in capsys.readouterr().err
+
+
+def test_versus_times_both_variants_alternately():
+    bench = _benchmark_module()
+    overrides = bench.cases()["k_scaling"]["k_scaling/K=4"] + ["generator.hidden=16", "discriminator.hidden=16"]
+    r = bench.run_versus(overrides, ["model.discriminator.stack_same_shape=false"], "cpu", quick=True)
+    assert len(r["a_blocks_ms"]) == len(r["b_blocks_ms"]) == 4 and r["steps_per_block"] >= 1
+    assert min(r["a_blocks_ms"]) > 0 and min(r["b_blocks_ms"]) > 0
+    assert min(r["a_blocks_ms"]) <= r["a_ms"] <= max(r["a_blocks_ms"])
+    assert abs(r["b_over_a"] - r["b_ms"] / r["a_ms"]) < 1e-9
