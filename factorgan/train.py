@@ -50,12 +50,13 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
     # Convolutions run in NHWC ("channels last") when asked: the same maths, a faster
     # layout for oneDNN (CPU) and cuDNN (tensor cores).
     memory_format = torch.channels_last if cfg.get("channels_last", False) else torch.preserve_format
+    compile_nets = bool(cfg.get("compile", False))
     torch.manual_seed(cfg.seed)  # network initialisation
     data = instantiate(cfg.dataset).to(device, memory_format=memory_format)
 
     def make_generator(out_shape: Any, cond_shape: Any) -> torch.nn.Module:
         net = instantiate(cfg.generator, out_shape=out_shape, cond_shape=cond_shape)
-        return compiled(net.to(device, memory_format=memory_format), cfg.get("compile", False))
+        return compiled(net.to(device, memory_format=memory_format), compile_nets)
 
     generator = make_generator(out_shape=data.output_shape, cond_shape=data.input_shape)
     discriminator = instantiate(
@@ -66,7 +67,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
         input_parts=data.input_parts,
     ).to(device, memory_format=memory_format)
     for net in discriminator.nets.values():
-        compiled(net, cfg.get("compile", False))
+        compiled(net, compile_nets)
     kwargs: dict[str, Any] = dict(
         generator=generator,
         discriminator=discriminator,
