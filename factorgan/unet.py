@@ -12,10 +12,12 @@ are those of Table 6 either way.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 DOWN_CHANNELS = (32, 64, 128, 256, 256)  # DoubleConv1..5 at width_mult 1
 UP_CHANNELS = (128, 64, 32, 32)  # decoder stages
@@ -40,6 +42,22 @@ def _upsample(channels: int, mode: str) -> nn.Module:
     raise ValueError(f"unknown U-Net upsample mode {mode!r}: use 'transpose' or 'bilinear'")
 
 
+@contextlib.contextmanager
+def _running_stats_kept(module: nn.Module) -> Iterator[None]:
+    """Restore every BatchNorm's running statistics on exit: a checkpointed block's
+    recomputation (in the backward pass) must not update them a second time."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [[b.clone() for b in (m.running_mean, m.running_var, m.num_batches_tracked)] for m in norms]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (mean, var, count) in zip(norms, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
+
+
 class UNetGenerator(nn.Module):
     """Conditional generator ``G(z, cond)``: ``cond`` ``(N, *cond_shape)`` ->
     ``(N, *out_shape)`` in [0, 1].
@@ -51,6 +69,9 @@ class UNetGenerator(nn.Module):
         noise_dim: size of z, fed through the FC layer into the bottleneck.
         width: channels of the first DoubleConv (32 in the paper); the others scale with it.
         upsample: ``transpose`` (the paper) or ``bilinear`` (the official code).
+        checkpoint: keep only each DoubleConv's inputs for the backward pass and recompute
+            the block there (activation checkpointing): the same gradients, much less
+            memory for the generator step, one more forward pass of the blocks.
     """
 
     def __init__(
@@ -60,8 +81,10 @@ class UNetGenerator(nn.Module):
         noise_dim: int = 50,
         width: int = 32,
         upsample: str = "transpose",
+        checkpoint: bool = False,
     ) -> None:
         super().__init__()
+        self.checkpoint = checkpoint
         if cond_shape is None:
             raise ValueError("the U-Net maps an input image to an output: it needs a conditional dataset")
         c_in, height, width_px = (int(s) for s in cond_shape)
@@ -95,10 +118,21 @@ class UNetGenerator(nn.Module):
         skips = []
         x = cond
         for i, block in enumerate(self.down):
-            x = block(x if i == 0 else self.pool(x))
+            x = self._run(block, block, x if i == 0 else self.pool(x))
             skips.append(x)
         noise = self.fc_noise(z).view(z.shape[0], NOISE_CHANNELS, *self.bottleneck_hw)
         x = torch.cat([skips.pop(), noise], dim=1)
         for up, conv in zip(self.ups, self.convs):
-            x = conv(torch.cat([skips.pop(), up(x)], dim=1))
+            # The concatenation inside the checkpointed function: the skip is kept anyway
+            # (max-pooling saves it), so only the upsampled half is an extra saved input.
+            x = self._run(conv, lambda skip, upsampled, conv=conv: conv(torch.cat([skip, upsampled], dim=1)),
+                          skips.pop(), up(x))
         return torch.sigmoid(self.out(x))
+
+    def _run(self, block: nn.Module, fn: Callable[..., Tensor], *inputs: Tensor) -> Tensor:
+        """``fn(*inputs)`` (which runs ``block``), checkpointed when asked for and a
+        backward pass will follow."""
+        if not (self.checkpoint and self.training and torch.is_grad_enabled()):
+            return fn(*inputs)
+        return checkpoint(fn, *inputs, use_reentrant=False,
+                          context_fn=lambda: (contextlib.nullcontext(), _running_stats_kept(block)))

@@ -55,3 +55,32 @@ def test_bad_shapes_are_clear_errors():
         UNetGenerator(out_shape=(3, 32, 32), cond_shape=None)
     with pytest.raises(ValueError, match="upsample"):
         UNetGenerator(out_shape=(3, 32, 32), cond_shape=(3, 32, 32), upsample="nearest")
+
+
+def test_checkpointed_blocks_give_the_same_outputs_gradients_and_running_stats():
+    nets = {}
+    for ckpt in (False, True):
+        torch.manual_seed(0)
+        nets[ckpt] = UNetGenerator(out_shape=(3, 32, 32), cond_shape=(3, 32, 32), width=8, checkpoint=ckpt)
+    z, cond = torch.rand(4, 50) * 2 - 1, torch.rand(4, 3, 32, 32)
+    outs = {}
+    saved = {}
+    for ckpt, g in nets.items():
+        n_saved = [0]
+
+        def pack(t, n_saved=n_saved):
+            n_saved[0] += t.numel()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = g(z, cond)
+        (out * torch.linspace(0, 1, out.numel()).view_as(out)).sum().backward()
+        outs[ckpt], saved[ckpt] = out, n_saved[0]
+    torch.testing.assert_close(outs[True], outs[False], rtol=0, atol=0)
+    assert saved[True] < 0.5 * saved[False]  # far fewer activations kept for backward
+    plain, ckpt = nets[False], nets[True]
+    for (k, a), b in zip(plain.named_parameters(), ckpt.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-7, msg=k)
+    for (k, a), b in zip(plain.named_buffers(), ckpt.buffers()):  # BN stats updated once, not twice
+        torch.testing.assert_close(b, a, rtol=0, atol=0, msg=k)
+    assert int(ckpt.down[0][1].num_batches_tracked) == 1
