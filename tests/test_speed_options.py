@@ -128,3 +128,10 @@ def test_compiled_networks_train_like_eager_ones(tmp_path):
     assert hasattr(compiled.G, "_compiled_call_impl") and compiled.G._compiled_call_impl is not None
     assert list(compiled.D.state_dict()) == list(eager.D.state_dict())  # checkpoints keep their names
     _assert_same_weights(eager, compiled, rtol=1e-4, atol=1e-6)
+
+
+def test_checkpointed_unet_trains_like_the_plain_one(tmp_path):
+    plain = _train(tmp_path / "a", 3, *CONV, "generator.checkpoint=false", small=())
+    ckpt = _train(tmp_path / "b", 3, *CONV, "generator.checkpoint=true", small=())
+    assert ckpt.G.checkpoint and not plain.G.checkpoint
+    _assert_same_weights(plain, ckpt, rtol=1e-4, atol=1e-6)  # BN running statistics included
