@@ -33,7 +33,7 @@ class Schedule:
     log_every: int = 100
     sample_every: int = 1000
     ckpt_every: int = 1000
-    snapshot_every: int = 0  # also keep checkpoints/step_XXXXXXX.pt every N steps (0: off)
+    snapshot_every: int = 0  # also keep checkpoints/step_<step, 7 digits>.pt every N steps (0: off)
     progress: bool = True
     cuda_graph: bool = False  # CUDA: record one whole step as a graph and replay it
     precision: str = "fp32"  # fp32 | bf16 (autocast for the networks' forward passes)
