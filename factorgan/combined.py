@@ -124,16 +124,21 @@ class CombinedDiscriminator(nn.Module, abc.ABC):
         """Each term's logits ``(N_t,)`` on its own input batch ``{term: (N_t, ...)}``.
 
         A stacked network runs all its terms in one batched pass (their batches have
-        one size). Returns the terms in the order of ``inputs``.
+        one size), so ``inputs`` names all of a stacked network's terms or none of them.
+        Returns the terms in the order of ``inputs``.
         """
         out: dict[str, Tensor] = {}
         for key, net in self.nets.items():
-            names = self.stacks.get(key)
-            if names is None:
-                if key in inputs:
-                    out[key] = net(inputs[key])
-            elif any(n in inputs for n in names):
+            names = self.stacks.get(key, (key,))
+            given = [n in inputs for n in names]
+            if not any(given):
+                continue
+            if not all(given):
+                raise ValueError(f"stacked terms {names} run together: give inputs for all of them")
+            if key in self.stacks:
                 out.update(zip(names, net(torch.stack([inputs[n] for n in names])).unbind(0)))
+            else:
+                out[key] = net(inputs[key])
         return {name: out[name] for name in inputs}
 
     def _losses_from_inputs(self, inputs: dict[str, Tensor], n_real: dict[str, int]) -> dict[str, TermLoss]:

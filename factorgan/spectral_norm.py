@@ -20,10 +20,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def _normalize(x: Tensor, eps: float) -> Tensor:
+def normalize(x: Tensor, eps: float, dim: int | None = None) -> Tensor:
+    """``x`` divided by its norm + eps (``dim``: the norm of each slice along it, e.g.
+    each row of stacked vectors ``(G, n)`` with ``dim=1``)."""
     # linalg.vector_norm directly: Tensor.norm's Python dispatch costs more than the
     # kernel for these small vectors (this runs twice per layer per forward pass).
-    return x / (torch.linalg.vector_norm(x) + eps)
+    if dim is None:
+        return x / (torch.linalg.vector_norm(x) + eps)
+    return x / (torch.linalg.vector_norm(x, dim=dim, keepdim=True) + eps)
 
 
 def fp32_region(device: torch.device) -> contextlib.AbstractContextManager:
@@ -45,8 +49,8 @@ class _SpectralNorm:
         g = torch.Generator(device="cpu").manual_seed(0)
         u = torch.randn(w.shape[0], generator=g).to(w)
         v = torch.randn(w.shape[1], generator=g).to(w)
-        self.register_buffer("sn_u", _normalize(u, self.eps))  # type: ignore[attr-defined]
-        self.register_buffer("sn_v", _normalize(v, self.eps))  # type: ignore[attr-defined]
+        self.register_buffer("sn_u", normalize(u, self.eps))  # type: ignore[attr-defined]
+        self.register_buffer("sn_v", normalize(v, self.eps))  # type: ignore[attr-defined]
         # Start from a converged estimate, as torch's spectral_norm does (15 iterations).
         self._power_iteration(15)
 
@@ -55,8 +59,8 @@ class _SpectralNorm:
         w = self.weight.detach().flatten(1)
         u, v = self.sn_u, self.sn_v
         for _ in range(n):
-            v = _normalize(torch.mv(w.t(), u), self.eps)
-            u = _normalize(torch.mv(w, v), self.eps)
+            v = normalize(torch.mv(w.t(), u), self.eps)
+            u = normalize(torch.mv(w, v), self.eps)
         self.sn_u.copy_(u)
         self.sn_v.copy_(v)
 
@@ -76,7 +80,7 @@ class _SpectralNorm:
         w = self.weight.flatten(1)
         if not self.training:  # type: ignore[attr-defined]
             return torch.dot(self.sn_u, torch.mv(w, self.sn_v)), self.sn_u, self.sn_v
-        v = _normalize(torch.mv(w.t(), self.sn_u), self.eps)
+        v = normalize(torch.mv(w.t(), self.sn_u), self.eps)
         wv = torch.mv(w, v)
         sigma = torch.linalg.vector_norm(wv)
         u = wv / (sigma + self.eps)

@@ -16,12 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from factorgan.spectral_norm import SNLinear, fp32_region
-
-
-def _normalize(x: Tensor, eps: float) -> Tensor:
-    """Each row of ``x`` ``(G, n)`` divided by its norm (+ eps, as the single layers do)."""
-    return x / (torch.linalg.vector_norm(x, dim=1, keepdim=True) + eps)
+from factorgan.spectral_norm import SNLinear, fp32_region, normalize
 
 
 def _row_times(r: Tensor, m: Tensor) -> Tensor:
@@ -104,7 +99,7 @@ class StackedLinear(nn.Module):
         if not self.training:
             wv = _row_times(self.sn_v, w.transpose(1, 2))
             return (self.sn_u * wv).sum(1), self.sn_u, self.sn_v
-        v = _normalize(_row_times(self.sn_u, w), self.eps)
+        v = normalize(_row_times(self.sn_u, w), self.eps, dim=1)
         wv = _row_times(v, w.transpose(1, 2))
         sigma = torch.linalg.vector_norm(wv, dim=1)
         u = wv / (sigma.unsqueeze(1) + self.eps)

@@ -145,3 +145,11 @@ def test_training_with_stacked_networks_matches_separate_networks(tmp_path, mode
     assert log_a.keys() == log_b.keys()
     for k in log_a:
         assert abs(log_a[k] - log_b[k]) < 1e-4 * max(1.0, abs(log_a[k])), k
+
+
+def test_stacked_terms_run_together_or_not_at_all():
+    d = _factorised(True)
+    x = torch.rand(3, 1, 4, 4)
+    assert list(d.logits({"marginal_1": x, "marginal_0": x})) == ["marginal_1", "marginal_0"]
+    with pytest.raises(ValueError, match="give inputs for all of them"):
+        d.logits({"marginal_0": x})
