@@ -66,10 +66,10 @@ class ConvDiscriminator(nn.Module):
     """The paper's convolutional discriminator (Table 5).
 
     Stride-2 4×4 convolutions (padding 1, LeakyReLU) with 32, 64, 128, … filters (times
-    ``width_mult``) until the shorter image side is 4 pixels (5 layers at 128×128, 3 at
-    32×32), then a bias-free FC layer to one logit. The paper's table lists a LeakyReLU
-    after the FC layer too; a logit must be able to go negative, so (as the official
-    code does) there is none.
+    ``width_mult``), ``layers`` of them (the paper: 5) or, by default, until the shorter
+    image side is 4 pixels (5 layers at 128×128, 3 at 32×32), then a bias-free FC layer
+    to one logit. The paper's table lists a LeakyReLU after the FC layer too; a logit
+    must be able to go negative, so (as the official code does) there is none.
 
     Args:
         in_shape: ``(C, H, W)`` of one input; H and W powers of two (≥ 8) times any
@@ -77,6 +77,8 @@ class ConvDiscriminator(nn.Module):
         filters: filters of the first layer.
         width_mult: multiplies every layer's filters (2 for "GAN (big)").
         negative_slope: LeakyReLU slope (PyTorch's default 0.01, as the official code).
+        layers: number of convolutions (H and W divisible by 2^layers), e.g. 5 for the
+            paper's 64×64 image pairs (last feature map 2×2); None: down to a side of 4.
     """
 
     def __init__(
@@ -85,25 +87,27 @@ class ConvDiscriminator(nn.Module):
         filters: int = 32,
         width_mult: int = 1,
         negative_slope: float = 0.01,
+        layers: int | None = None,
     ) -> None:
         super().__init__()
         channels, height, width = (int(s) for s in in_shape)
-        num_layers = int(math.log2(min(height, width))) - 2
+        num_layers = int(math.log2(min(height, width))) - 2 if layers is None else int(layers)
         if num_layers < 1 or height % 2**num_layers or width % 2**num_layers:
+            rule = "so the last feature map has a side of 4" if layers is None else f"(layers={layers})"
             raise ValueError(
                 f"ConvDiscriminator input {tuple(in_shape)}: H and W must be ≥ 8 and divisible "
-                f"by 2^(log2(min(H, W)) - 2) so the last feature map has a side of 4"
+                f"by 2^{num_layers} {rule}"
             )
-        layers: list[nn.Module] = []
+        modules: list[nn.Module] = []
         c_in = channels
         for i in range(num_layers):
             c_out = filters * width_mult * 2**i
             # In place: autograd keeps only the activation (which the next layer saves
             # anyway), not the convolution's output too: half the activation memory.
-            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(negative_slope, inplace=True)]
+            modules += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(negative_slope, inplace=True)]
             c_in = c_out
         features = c_in * (height >> num_layers) * (width >> num_layers)
-        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(features, 1, bias=False))
+        self.net = nn.Sequential(*modules, nn.Flatten(), nn.Linear(features, 1, bias=False))
 
     def forward(self, x: Tensor) -> Tensor:
         """``x``: ``(N, C, H, W)`` -> logits ``(N,)``."""

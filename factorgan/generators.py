@@ -50,3 +50,57 @@ class MLPGenerator(nn.Module):
             )
         h = z if cond is None else torch.cat([z, cond.flatten(1)], dim=1)
         return self.net(h).view(z.shape[0], *self.out_shape)
+
+
+class ConvGenerator(nn.Module):
+    """The paper's convolutional generator for image pairs (Table 4).
+
+    z ``(N, Z)`` as a 1×1 image -> 4×4 transposed convolution -> stride-2 4×4 transposed
+    convolutions doubling the side up to ``H`` (ReLU after each; 1024, 512, 256, 128, 64
+    filters at 64×64, i.e. ``width`` in the last and twice as many per layer before it)
+    -> a 4×4 convolution to C channels (stride 1, "same" padding) -> sigmoid. All layers
+    have biases, as in the paper's table.
+
+    Args:
+        out_shape: ``(C, H, W)`` of one sample, H = W = 4·2^L (L ≥ 1), e.g. ``(6, 64, 64)``.
+        noise_dim: size of z.
+        width: filters of the last transposed convolution (Table 4: 64).
+        cond_shape: must be None: this generator is unconditional.
+    """
+
+    def __init__(
+        self,
+        out_shape: Sequence[int],
+        noise_dim: int = 50,
+        width: int = 64,
+        cond_shape: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        if cond_shape is not None:
+            raise ValueError(
+                "ConvGenerator draws whole samples from noise; for data with generator inputs "
+                "(input_parts ≥ 1) use a conditional generator such as generator=unet"
+            )
+        channels, height, width_px = (int(s) for s in out_shape)
+        upsamplings = int(math.log2(max(height, 1))) - 2
+        if height != width_px or upsamplings < 1 or height != 4 * 2**upsamplings:
+            raise ValueError(
+                f"ConvGenerator out_shape {tuple(out_shape)}: needs square images with a side of "
+                "4·2^L (8, 16, 32, 64, 128, ...)"
+            )
+        self.out_shape = (channels, height, width_px)
+        self.noise_dim = noise_dim
+        filters = [width * 2 ** (upsamplings - j) for j in range(upsamplings + 1)]
+        layers: list[nn.Module] = [nn.ConvTranspose2d(noise_dim, filters[0], 4, stride=1, padding=0), nn.ReLU(inplace=True)]
+        for c_in, c_out in zip(filters[:-1], filters[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
+        # "Same" padding for an even kernel is uneven (1 before, 2 after); padding explicitly
+        # avoids the copy (and warning) of Conv2d's padding="same" with even kernels.
+        layers += [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(filters[-1], channels, 4), nn.Sigmoid()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, cond: Tensor | None = None) -> Tensor:
+        """``z``: (N, noise_dim) -> samples (N, C, H, W) in [0, 1]."""
+        if cond is not None:
+            raise ValueError("ConvGenerator is unconditional: call it with noise only")
+        return self.net(z.view(z.shape[0], self.noise_dim, 1, 1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -30,10 +31,24 @@ def image_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float
     return grid
 
 
-def displayable(images: Tensor) -> Tensor:
-    """``(N, C, H, W)`` -> ``(N, 1 or 3, H, W·C/3)``: images of more channels than RGB
-    (e.g. scene | map stacked as 6 channels) shown as their RGB groups side by side."""
+def channel_groups(sizes: Sequence[int], dim: int) -> list[int] | None:
+    """The channel sizes of a factorisation's parts when it cuts along channels
+    (``dim`` 0 of ``(C, H, W)``), else None: what :func:`displayable` shows side by side."""
+    return list(sizes) if dim == 0 else None
+
+
+def displayable(images: Tensor, groups: Sequence[int] | None = None) -> Tensor:
+    """``(N, C, H, W)`` -> ``(N, 1 or 3, H, W·parts)``: images of more channels than RGB
+    shown as their parts side by side. ``groups``: the parts' channel counts (e.g.
+    ``[1, 3]`` for an edge map | shoe photo pair), each 1 (grey, repeated to RGB next to
+    a colour part) or 3; without it, RGB groups when C is a multiple of 3, else single
+    channels (a scene | map pair of 6 channels shows as two RGB images)."""
     c = images.shape[1]
+    if groups is not None and sum(groups) == c and all(g in (1, 3) for g in groups) and len(groups) > 1:
+        parts = list(images.split(list(groups), dim=1))
+        if any(g == 3 for g in groups):
+            parts = [p.expand(-1, 3, -1, -1) for p in parts]
+        return torch.cat(parts, dim=3)
     if c in (1, 3):
         return images
     group = 3 if c % 3 == 0 else 1

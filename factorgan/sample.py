@@ -23,7 +23,7 @@ from torch import Tensor
 from factorgan import checkpoint
 from factorgan.cli import CliError, load_run, main_guard, parse_args
 from factorgan.datasets.base import as_float
-from factorgan.images import displayable, image_grid, save_png
+from factorgan.images import channel_groups, displayable, image_grid, save_png
 from factorgan.trainer import Trainer
 
 DEFAULT_SEED = 1234
@@ -62,13 +62,14 @@ def draw_samples(trainer: Trainer, n: int, seed: int = DEFAULT_SEED, batch_size:
     return torch.cat(out)
 
 
-def write_npz(path: Path, samples: Tensor, **meta: object) -> Path:
-    """``samples`` (N, C, H, W) -> ``path`` (key ``samples``) and a grid preview ``path.png``."""
+def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, **meta: object) -> Path:
+    """``samples`` (N, C, H, W) -> ``path`` (key ``samples``) and a grid preview ``path.png``
+    (``groups``: the parts' channel counts, shown side by side; see :func:`displayable`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, samples=samples.numpy().astype(np.float32), **meta)
     tmp.replace(path)
-    save_png(image_grid(displayable(samples[:64]), nrow=8, padding=2, pad_value=0.5), path.with_suffix(".png"))
+    save_png(image_grid(displayable(samples[:64], groups), nrow=8, padding=2, pad_value=0.5), path.with_suffix(".png"))
     return path
 
 
@@ -90,7 +91,8 @@ def main(argv: list[str]) -> Path:
         raise CliError(f"n and seed must be integers: {err}") from None
     trainer, ckpt = load_run(args["run"], args["checkpoint"], args.get("device"))
     samples = draw_samples(trainer, n, seed)
-    write_npz(out, samples, seed=seed, step=trainer.step, checkpoint=ckpt)
+    f = trainer.data.factorisation
+    write_npz(out, samples, channel_groups(f.sizes, f.dim), seed=seed, step=trainer.step, checkpoint=ckpt)
     print(f"Wrote {n} samples {tuple(samples.shape[1:])} of {args['run']} ({ckpt}, step "
           f"{trainer.step}, seed {seed}) to {out} (preview {out.with_suffix('.png')})")
     return out

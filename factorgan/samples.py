@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from factorgan.datasets.base import PairedDataset, as_float
-from factorgan.images import displayable, image_grid, save_png
+from factorgan.images import channel_groups, displayable, image_grid, save_png
 
 
 def examples(data: PairedDataset, n: int) -> torch.Tensor:
@@ -56,7 +56,8 @@ class SampleWriter:
     def grid(self) -> torch.Tensor:
         """The image grid ``(1 or 3, H, W)``: the drawn samples, about square (samples of
         more channels shown as their RGB groups side by side)."""
-        x = displayable(self.draw())
+        f = self.data.factorisation
+        x = displayable(self.draw(), channel_groups(f.sizes, f.dim))
         return image_grid(x, nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=0.5)
 
     def write(self, writer: SummaryWriter | None, step: int) -> Path:

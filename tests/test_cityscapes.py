@@ -79,7 +79,7 @@ def test_cache_is_reused_and_invalidated(synthetic_root, monkeypatch):
     assert cache_file.exists()
 
     calls = []
-    import factorgan.datasets.cityscapes as module
+    import factorgan.datasets.aligned as module
 
     original = module._decode_all
     monkeypatch.setattr(module, "_decode_all", lambda *a, **k: calls.append(1) or original(*a, **k))

@@ -1,0 +1,184 @@
+"""The LS score for unconditional image-pair generators (paper section 4.2).
+
+A fresh LSGAN discriminator (Mao et al., 2017) learns to tell real held-out samples from
+generated ones; its loss on data it has not trained on measures how hard that is:
+
+- each run randomly splits the test (validation) split into a test-train partition (80%)
+  and a test-test partition (the rest);
+- a :class:`~factorgan.discriminators.ConvDiscriminator` with half the paper's filters
+  (16) is trained for 40 epochs on the test-train partition, each real minibatch paired
+  with as many fresh generator samples, minimising :func:`ls_loss`;
+- the run's score is that loss on the whole test-test partition, against fresh samples.
+
+``ls`` is the mean over 10 runs. The loss is the un-halved LSGAN loss
+``mean((D(real) - 1)²) + mean(D(fake)²)``: 0.5 when the best the discriminator can do is
+output 0.5 for everything (real and generated samples are indistinguishable), 0 when it
+separates them perfectly. Higher is better; the paper reports values in 0.02..0.53 (a
+value above 0.5 only means the discriminator overfitted its partition).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from factorgan.datasets.base import as_float
+from factorgan.discriminators import ConvDiscriminator
+
+
+def ls_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """LSGAN discriminator loss ``mean((real - 1)²) + mean(fake²)``: ``(N,)``, ``(M,)`` -> scalar."""
+    return (real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean()
+
+
+def partition(n: int, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """A random split of ``range(n)`` into ``round(fraction · n)`` train indices and the
+    rest as test indices: two disjoint ``(n_train,)``, ``(n - n_train,)`` long tensors (CPU)."""
+    n_train = round(fraction * n)
+    if not 0 < n_train < n:
+        raise ValueError(
+            f"cannot split {n} test samples {fraction:.0%} / {1 - fraction:.0%}: a partition would "
+            f"be empty ({n_train} / {n - n_train}); the test split needs more samples"
+        )
+    perm = torch.randperm(n, generator=generator)
+    return perm[:n_train], perm[n_train:]
+
+
+def _fake(G: nn.Module, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
+    """``n`` fresh generator samples ``(n, C, H, W)``, z ~ U(-1, 1)^noise_dim (no grad)."""
+    z = torch.rand(n, G.noise_dim, generator=generator, device=device) * 2 - 1
+    with torch.no_grad():
+        return G(z).float()
+
+
+def ls_score_run(
+    G: nn.Module,
+    real: Tensor,
+    seed: int,
+    epochs: int = 40,
+    batch_size: int = 25,
+    lr: float = 1e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    train_fraction: float = 0.8,
+    filters: int = 16,
+    on_epoch: Callable[[], object] | None = None,
+    layers: int | None = None,
+) -> float:
+    """One run: the test loss of a discriminator trained on a random partition of ``real``.
+
+    ``real``: ``(M, C, H, W)`` held-out samples (float in [0, 1] or uint8 codes) on the
+    device ``G`` samples on; ``G`` should already be in eval mode. Everything random comes
+    from ``seed`` (the global RNG is left as it was). ``on_epoch`` is called after each epoch;
+    ``layers``: the discriminator's convolutions (None: :class:`ConvDiscriminator`'s default).
+    """
+    device = real.device
+    g = torch.Generator().manual_seed(seed)  # partition and minibatch order (CPU)
+    noise = torch.Generator(device).manual_seed(seed + 1)  # generator noise (on the device)
+    train_idx, test_idx = partition(len(real), train_fraction, g)
+    # ConvDiscriminator draws its initial weights from the global CPU RNG: seed it inside a
+    # fork so neither the caller's nor training's random streams move.
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed + 2)
+        D = ConvDiscriminator(in_shape=real.shape[1:], filters=filters, layers=layers)
+    D = D.to(device).train()
+    opt = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
+    with torch.enable_grad():  # callers may evaluate under no_grad
+        for _ in range(epochs):
+            order = train_idx[torch.randperm(len(train_idx), generator=g)].to(device)
+            for batch in order.split(batch_size):
+                x = as_float(real[batch])
+                loss = ls_loss(D(x), D(_fake(G, len(x), noise, device)))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if on_epoch is not None:
+                on_epoch()
+    # Test loss over the whole test-test partition: sums over batches, one mean at the end.
+    real_se = fake_se = 0.0
+    with torch.no_grad():
+        for batch in test_idx.to(device).split(batch_size):
+            real_se += float((D(as_float(real[batch])) - 1).pow(2).sum())
+            fake_se += float(D(_fake(G, len(batch), noise, device)).pow(2).sum())
+    return (real_se + fake_se) / len(test_idx)
+
+
+class LSScoreEvaluator:
+    """``Trainer -> {"ls", "ls_std"}``: the LS score (module docstring) of the trainer's
+    unconditional generator ``G(z)`` on its dataset's test split.
+
+    ``ls`` is the mean test loss over ``runs`` runs, ``ls_std`` their population standard
+    deviation (ddof=0, so one run gives 0). Run ``r`` draws everything (partition, weights,
+    minibatch order, noise) from a private seed derived from ``seed`` and ``r``: the result
+    is reproducible and evaluation never disturbs training's random streams.
+
+    Args:
+        runs: independent runs to average (paper: 10).
+        epochs: discriminator epochs over the test-train partition (paper: 40).
+        batch_size: real (and as many generated) samples per discriminator step.
+        lr / betas: Adam settings of the discriminator.
+        train_fraction: share of the test split in the test-train partition (paper: 0.8).
+        filters: first-layer filters of the discriminator (paper: half of 32).
+        layers: its stride-2 convolutions (paper at 64×64: 5, as the training
+            discriminators); None: down to a 4-pixel side.
+        seed: base seed of every run.
+        progress: show a progress bar over runs × epochs.
+    """
+
+    def __init__(
+        self,
+        runs: int = 10,
+        epochs: int = 40,
+        batch_size: int = 25,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        train_fraction: float = 0.8,
+        filters: int = 16,
+        layers: int | None = None,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        if runs < 1 or epochs < 1 or batch_size < 1:
+            raise ValueError(f"LS score needs runs, epochs and batch_size ≥ 1, got {runs}, {epochs}, {batch_size}")
+        if not 0.0 < train_fraction < 1.0:
+            raise ValueError(f"train_fraction={train_fraction} must lie strictly between 0 and 1")
+        self.runs, self.epochs, self.batch_size = runs, epochs, batch_size
+        self.lr, self.betas = lr, tuple(betas)
+        self.train_fraction, self.filters, self.layers = train_fraction, filters, layers
+        self.seed, self.progress = seed, progress
+
+    def run_seeds(self) -> list[int]:
+        """One private seed per run, derived from ``seed`` (distinct runs, same every call)."""
+        g = torch.Generator().manual_seed(self.seed)
+        return torch.randint(2**62, (self.runs,), generator=g).tolist()
+
+    def __call__(self, trainer) -> dict[str, float]:
+        data, G, device = trainer.data, trainer.G, trainer.device
+        if data.input_parts:
+            raise ValueError(
+                f"the LS score rates unconditional generators G(z) of whole samples, but {data.name} "
+                f"is conditional (input_parts={data.input_parts})"
+            )
+        if len(data.test) < 2:
+            raise ValueError(
+                f"the LS score needs a test split of at least 2 samples to partition; "
+                f"{data.name} has {len(data.test)}"
+            )
+        real = data.test.to(device)  # stored dtype: uint8 codes are decoded per batch
+        scores = []
+        was_training = G.training
+        G.eval()  # BatchNorm with its running statistics
+        try:
+            with tqdm(total=self.runs * self.epochs, desc="LS score", unit="epoch", disable=not self.progress) as bar:
+                for seed in self.run_seeds():
+                    scores.append(ls_score_run(
+                        G, real, seed, self.epochs, self.batch_size, self.lr, self.betas,
+                        self.train_fraction, self.filters, on_epoch=lambda: bar.update(1),
+                        layers=self.layers,
+                    ))
+                    bar.set_postfix(ls=f"{scores[-1]:.4f}")
+        finally:
+            G.train(was_training)
+        t = torch.tensor(scores, dtype=torch.float64)
+        return {"ls": float(t.mean()), "ls_std": float(t.std(correction=0))}
