@@ -5,6 +5,7 @@ import copy
 
 import pytest
 import torch
+from torch import nn
 
 from factorgan.discriminators import ConvDiscriminator, MLPDiscriminator
 from factorgan.spectral_norm import SNConv2d, SNLinear, apply_spectral_norm
@@ -43,6 +44,20 @@ def test_conv_discriminator_rejects_sizes_it_cannot_reduce():
         ConvDiscriminator(in_shape=(3, 4, 4))
     with pytest.raises(ValueError, match="divisible"):
         ConvDiscriminator(in_shape=(3, 36, 36))
+    with pytest.raises(ValueError, match="layers=6"):
+        ConvDiscriminator(in_shape=(3, 32, 32), layers=6)
+
+
+def test_conv_discriminator_with_five_layers_at_64_pixels_as_table_5():
+    """W = H = 6: five stride-2 convolutions, 32..512 filters, 2x2x512 into the FC layer."""
+    d = ConvDiscriminator(in_shape=(4, 64, 64), layers=5)
+    convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 128, 256, 512]
+    assert d.net[-1].in_features == 2 * 2 * 512
+    x = torch.rand(3, 4, 64, 64)
+    assert d(x).shape == (3,)
+    default = ConvDiscriminator(in_shape=(4, 64, 64))  # down to a side of 4: one layer fewer
+    assert len([m for m in default.modules() if isinstance(m, nn.Conv2d)]) == 4
 
 
 @pytest.mark.parametrize("make, shape", [

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from factorgan.images import displayable, image_grid, save_png
+from factorgan.images import channel_groups, displayable, image_grid, save_png
 
 
 def test_grid_places_each_image_with_padding_between():
@@ -41,6 +41,17 @@ def test_six_channel_samples_show_as_two_rgb_images_side_by_side():
     torch.testing.assert_close(d[..., :5], x[:, :3])
     torch.testing.assert_close(d[..., 5:], x[:, 3:])
     assert displayable(x[:, :1]) is not None and displayable(x[:, :1]).shape == (2, 1, 4, 5)
+
+
+def test_channel_groups_show_a_grey_part_next_to_a_colour_part():
+    x = torch.rand(2, 4, 4, 5)  # edge map (1 channel) | photo (3)
+    d = displayable(x, channel_groups([1, 3], dim=0))
+    assert d.shape == (2, 3, 4, 10)
+    for c in range(3):
+        torch.testing.assert_close(d[:, c, :, :5], x[:, 0])  # grey repeated into R, G, B
+    torch.testing.assert_close(d[..., 5:], x[:, 1:])
+    assert channel_groups([28, 28], dim=1) is None  # rows, not channels: shown as is
+    torch.testing.assert_close(displayable(x[:, :1], None), x[:, :1])
 
 
 def test_sample_writer_handles_six_channel_samples(tmp_path):
