@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 MNIST_MODELS = ("factorgan", "factorgan_no_cp", "gan", "gan_big")
 SEG_MODELS = ("factorgan", "gan", "cyclegan")
+PAIR_MODELS = ("factorgan", "gan", "gan_big")
 
 
 def seg_shapes(size: int) -> list[str]:
@@ -43,6 +44,13 @@ def seg_shapes(size: int) -> list[str]:
     as uint8 like the real loader's."""
     return ["dataset=synthetic", f"dataset.sample_shape=[6,{size},{size}]", "dataset.dim=0",
             "dataset.sizes=[3,3]", "dataset.input_parts=1", "dataset.n_train=2975", "dataset.n_test=10",
+            "dataset.uint8=true"]
+
+
+def pair_shapes(size: int) -> list[str]:
+    """Cityscapes image pairs' shapes: 2,975 unconditional (6, size, size) pairs, uint8."""
+    return ["dataset=synthetic", f"dataset.sample_shape=[6,{size},{size}]", "dataset.dim=0",
+            "dataset.sizes=[3,3]", "dataset.input_parts=0", "dataset.n_train=2975", "dataset.n_test=10",
             "dataset.uint8=true"]
 
 
@@ -64,6 +72,11 @@ def cases() -> dict[str, dict[str, list[str]]]:
         groups["cityscapes_seg"] = {
             f"cityscapes_seg/{m}": ["experiment=cityscapes_seg", f"model={m}", *seg_shapes(128)]
             for m in SEG_MODELS
+        }
+    if (REPO / "factorgan" / "configs" / "experiment" / "cityscapes_pairs.yaml").exists():
+        groups["image_pairs"] = {
+            f"image_pairs/{m}": ["experiment=cityscapes_pairs", f"model={m}", *pair_shapes(64)]
+            for m in PAIR_MODELS
         }
     return groups
 

@@ -176,3 +176,19 @@ def test_mean_interval_is_the_student_t_95_interval():
 def test_a_folder_without_runs_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path), "--out", str(tmp_path / "elsewhere")]) == 2
     assert "no runs under" in capsys.readouterr().err and not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("experiment,dataset", [("cityscapes_pairs", "cityscapes"), ("edges2shoes", "edges2shoes")])
+def test_image_pair_ls_reference_is_the_mean_of_the_papers_runs(experiment, dataset):
+    from factorgan.results.reference import reference_for
+
+    rows = [r for r in paper_rows("image_pairs_ls.csv", ",") if r["Dataset"] == dataset]
+    ref = reference_for(experiment, "ls")
+    names = {"GAN": "gan", "GAN (big)": "gan_big", "FactorGAN": "factorgan"}
+    settings = {(names[r["Model"]], float(r["Paired samples"])) for r in rows}
+    assert len(ref) == len(settings) and set(zip(ref["model"], ref["paired"])) == settings
+    assert ref["lam"].isna().all()
+    for model, paired, value in zip(ref["model"], ref["paired"], ref["value"]):
+        runs_ = [float(r["LS"]) for r in rows if names[r["Model"]] == model and float(r["Paired samples"]) == paired]
+        assert len(runs_) == 10
+        assert value == pytest.approx(sum(runs_) / 10, rel=1e-12)

@@ -11,6 +11,7 @@ import pandas as pd
 PAPER_MODELS = {
     "GAN": "gan",
     "GAN_big": "gan_big",
+    "GAN (big)": "gan_big",
     "FactorGAN": "factorgan",
     "FactorGAN-no-cp": "factorgan_no_cp",
 }
@@ -36,12 +37,15 @@ REFERENCES = (
         "cityscapes_seg", "pixel_accuracy", "cityscapes_segmentation.csv", value="Perf",
         where=(("Metric", "Accuracy"),),
     ),
+    # One row per evaluation run (10 per setting): read_table averages them.
+    ReferenceTable("cityscapes_pairs", "ls", "image_pairs_ls.csv", value="LS", where=(("Dataset", "cityscapes"),)),
+    ReferenceTable("edges2shoes", "ls", "image_pairs_ls.csv", value="LS", where=(("Dataset", "edges2shoes"),)),
 )
 
 
 def read_table(table: ReferenceTable) -> pd.DataFrame:
     """One reference as a tidy frame: ``model, paired, lam, value`` (lam NaN if the
-    experiment has no λ)."""
+    experiment has no λ), one row per setting (the mean where the paper lists runs)."""
     with resources.files("factorgan").joinpath("reference", table.file).open() as f:
         raw = pd.read_csv(f, sep=table.sep)
     for column, value in table.where:
@@ -49,12 +53,14 @@ def read_table(table: ReferenceTable) -> pd.DataFrame:
     unknown = sorted(set(raw["Model"]) - set(PAPER_MODELS))
     if unknown:
         raise ValueError(f"{table.file}: models {unknown} have no name in PAPER_MODELS")
-    return pd.DataFrame({
+    tidy = pd.DataFrame({
         "model": raw["Model"].map(PAPER_MODELS).to_numpy(),
         "paired": raw["Paired samples"].astype(float).to_numpy(),
         "lam": raw["Lambda"].astype(float).to_numpy() if "Lambda" in raw else float("nan"),
         "value": raw[table.value].astype(float).to_numpy(),
     })
+    settings = ["model", "paired", "lam"]
+    return tidy.groupby(settings, dropna=False, sort=False, as_index=False)["value"].mean()
 
 
 def reference_for(experiment: str, metric: str) -> pd.DataFrame | None:
