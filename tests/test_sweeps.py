@@ -137,6 +137,17 @@ def test_cityscapes_sweep_lists_the_paper_grid():
     assert compose_config(*jobs[0]).experiment_name == "cityscapes_seg"
 
 
+@pytest.mark.parametrize("sweep,every", [("cityscapes_pairs_paper", 2975), ("edges2shoes_paper", 49825)])
+def test_image_pair_sweeps_list_the_paper_grid(sweep, every):
+    """Fig. 2: GAN, GAN (big) and FactorGAN with 100, 1000 and every training pair."""
+    jobs = sweep_jobs(sweep)
+    assert len(jobs) == 9
+    assert sorted({int(o[7:]) for job in jobs for o in job if o.startswith("paired=")}) == [100, 1000, every]
+    assert {o for job in jobs for o in job if o.startswith("model=")} == {"model=factorgan", "model=gan", "model=gan_big"}
+    cfg = compose_config(*jobs[0])
+    assert cfg.experiment_name == sweep.removesuffix("_paper") and cfg.evaluation.runs == 10
+
+
 def test_slurm_launcher_config_extends_submitit():
     launcher = compose_with_hydra("hydra/launcher=slurm").hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
