@@ -53,26 +53,35 @@ class MLPGenerator(nn.Module):
 
 
 class ConvGenerator(nn.Module):
-    """The paper's convolutional generator for image pairs (Table 4).
+    """The convolutional generator for image pairs (the paper's Table 4 and its code).
 
-    z ``(N, Z)`` as a 1×1 image -> 4×4 transposed convolution -> stride-2 4×4 transposed
-    convolutions doubling the side up to ``H`` (ReLU after each; 1024, 512, 256, 128, 64
-    filters at 64×64, i.e. ``width`` in the last and twice as many per layer before it)
-    -> a 4×4 convolution to C channels (stride 1, "same" padding) -> sigmoid. All layers
-    have biases, as in the paper's table.
+    z ``(N, Z)`` as a 1×1 image -> a 4×4 transposed convolution -> stride-2 4×4 transposed
+    convolutions doubling the side, ``width`` filters in the last hidden layer and twice
+    as many in each one before it (ReLU after each) -> an output layer to C channels ->
+    sigmoid. All layers have biases. ``output_layer`` picks the end:
+
+    - ``"transpose"`` (default; the official code, which produced the paper's LS scores):
+      hidden layers up to H/2 (512, 256, 128, 64 filters at 64×64), then a stride-2
+      transposed convolution to C channels at H;
+    - ``"conv"`` (Table 4 as printed): hidden layers up to H (1024 … 64 filters at
+      64×64), then a 4×4 stride-1 convolution ("same" padding): about 5× the FLOPs.
 
     Args:
         out_shape: ``(C, H, W)`` of one sample, H = W = 4·2^L (L ≥ 1), e.g. ``(6, 64, 64)``.
         noise_dim: size of z.
-        width: filters of the last transposed convolution (Table 4: 64).
+        width: filters of the last hidden layer (both: 64).
+        output_layer: ``"transpose"`` or ``"conv"`` (above).
         cond_shape: must be None: this generator is unconditional.
     """
+
+    OUTPUT_LAYERS = ("transpose", "conv")
 
     def __init__(
         self,
         out_shape: Sequence[int],
         noise_dim: int = 50,
         width: int = 64,
+        output_layer: str = "transpose",
         cond_shape: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
@@ -81,6 +90,8 @@ class ConvGenerator(nn.Module):
                 "ConvGenerator draws whole samples from noise; for data with generator inputs "
                 "(input_parts ≥ 1) use a conditional generator such as generator=unet"
             )
+        if output_layer not in self.OUTPUT_LAYERS:
+            raise ValueError(f"output_layer={output_layer!r}: choose one of {self.OUTPUT_LAYERS}")
         channels, height, width_px = (int(s) for s in out_shape)
         upsamplings = int(math.log2(max(height, 1))) - 2
         if height != width_px or upsamplings < 1 or height != 4 * 2**upsamplings:
@@ -90,14 +101,19 @@ class ConvGenerator(nn.Module):
             )
         self.out_shape = (channels, height, width_px)
         self.noise_dim = noise_dim
-        filters = [width * 2 ** (upsamplings - j) for j in range(upsamplings + 1)]
+        # Hidden sides 4, 8, ..., H (conv) or H/2 (transpose): filters halve towards `width`.
+        hidden = upsamplings + 1 if output_layer == "conv" else upsamplings
+        filters = [width * 2 ** (hidden - 1 - j) for j in range(hidden)]
         layers: list[nn.Module] = [nn.ConvTranspose2d(noise_dim, filters[0], 4, stride=1, padding=0), nn.ReLU(inplace=True)]
         for c_in, c_out in zip(filters[:-1], filters[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
-        # "Same" padding for an even kernel is uneven (1 before, 2 after); padding explicitly
-        # avoids the copy (and warning) of Conv2d's padding="same" with even kernels.
-        layers += [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(filters[-1], channels, 4), nn.Sigmoid()]
-        self.net = nn.Sequential(*layers)
+        if output_layer == "transpose":
+            layers += [nn.ConvTranspose2d(filters[-1], channels, 4, stride=2, padding=1)]
+        else:
+            # "Same" padding for an even kernel is uneven (1 before, 2 after); padding
+            # explicitly avoids the copy (and warning) of Conv2d's padding="same".
+            layers += [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(filters[-1], channels, 4)]
+        self.net = nn.Sequential(*layers, nn.Sigmoid())
 
     def forward(self, z: Tensor, cond: Tensor | None = None) -> Tensor:
         """``z``: (N, noise_dim) -> samples (N, C, H, W) in [0, 1]."""

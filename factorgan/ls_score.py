@@ -60,7 +60,7 @@ def ls_score_run(
     epochs: int = 40,
     batch_size: int = 25,
     lr: float = 1e-4,
-    betas: tuple[float, float] = (0.5, 0.999),
+    betas: tuple[float, float] = (0.9, 0.999),
     train_fraction: float = 0.8,
     filters: int = 16,
     on_epoch: Callable[[], object] | None = None,
@@ -117,11 +117,12 @@ class LSScoreEvaluator:
         runs: independent runs to average (paper: 10).
         epochs: discriminator epochs over the test-train partition (paper: 40).
         batch_size: real (and as many generated) samples per discriminator step.
-        lr / betas: Adam settings of the discriminator.
+        lr / betas: Adam settings of the discriminator (the official evaluation: 1e-4 and
+            PyTorch's default betas).
         train_fraction: share of the test split in the test-train partition (paper: 0.8).
         filters: first-layer filters of the discriminator (paper: half of 32).
-        layers: its stride-2 convolutions (paper at 64×64: 5, as the training
-            discriminators); None: down to a 4-pixel side.
+        layers: its stride-2 convolutions, as the training discriminators'; None: down
+            to a 4-pixel side (the official code's).
         seed: base seed of every run.
         progress: show a progress bar over runs × epochs.
     """
@@ -132,7 +133,7 @@ class LSScoreEvaluator:
         epochs: int = 40,
         batch_size: int = 25,
         lr: float = 1e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
+        betas: tuple[float, float] = (0.9, 0.999),
         train_fraction: float = 0.8,
         filters: int = 16,
         layers: int | None = None,

@@ -21,8 +21,7 @@ from factorgan.generators import ConvGenerator
 from factorgan.train import build_trainer, train
 
 SIZE = 16
-SMALL = ["generator.width=8", "discriminator.filters=8", "discriminator.layers=null",
-         "dataset.size=16", "dataset.cache=false"]
+SMALL = ["generator.width=8", "discriminator.filters=8", "dataset.size=16", "dataset.cache=false"]
 
 
 def write_aligned(path, left: np.ndarray, right: np.ndarray) -> None:
@@ -120,18 +119,24 @@ def test_experiment_configs_are_the_papers_setup():
         cfg = compose_config(f"experiment={name}")
         assert cfg.dataset._target_ == f"factorgan.datasets.image_pairs.{target}" and cfg.dataset.size == 64
         assert cfg.generator._target_ == "factorgan.generators.ConvGenerator" and cfg.generator.width == 64
+        assert cfg.generator.output_layer == "transpose"  # the official code's
         assert cfg.discriminator._target_ == "factorgan.discriminators.ConvDiscriminator"
-        assert cfg.discriminator.filters == 32 and cfg.discriminator.layers == 5
+        assert cfg.discriminator.filters == 32 and cfg.discriminator.layers is None
         assert cfg.trainer.batch_size == 25 and cfg.trainer.disc_iter == 2 and cfg.trainer.max_steps == 200_000
         assert cfg.evaluation._target_ == "factorgan.ls_score.LSScoreEvaluator"
         assert cfg.evaluation.runs == 10 and cfg.evaluation.epochs == 40 and cfg.evaluation.filters == 16
-        assert cfg.evaluation.layers == 5 and cfg.experiment_name == name
+        assert cfg.evaluation.layers is None and list(cfg.evaluation.betas) == [0.9, 0.999]
+        assert cfg.experiment_name == name
 
 
-def test_paper_networks_at_64_pixels():
-    """Table 4 generator (1024 filters at 4x4 down to 64) and Table 5 discriminators with
-    five convolutions (2x2x512 into the FC layer) for every FactorGAN term."""
-    cfg = compose_config("experiment=edges2shoes", "device=cpu")
+@pytest.mark.parametrize("variant", ["official", "table"])
+def test_networks_at_64_pixels(variant):
+    """The official code's networks (512..64 filters and a transposed output layer; four
+    discriminator convolutions, 4x4x256 into the FC layer) or the paper's tables as printed
+    (Table 4: 1024..64 and a stride-1 convolution; Table 5: five, 2x2x512), for every
+    FactorGAN term."""
+    table = ["generator.output_layer=conv", "discriminator.layers=5"] if variant == "table" else []
+    cfg = compose_config("experiment=edges2shoes", "device=cpu", *table)
     shoes = torch.zeros(30, 4, 64, 64, dtype=torch.uint8)
     from factorgan.datasets.base import PairedDataset
     from factorgan.factorisation import Factorisation
@@ -140,13 +145,14 @@ def test_paper_networks_at_64_pixels():
     data = PairedDataset(shoes, shoes[:4], Factorisation(0, [1, 3]), paired=10)
     G = instantiate(cfg.generator, out_shape=data.output_shape, cond_shape=data.input_shape)
     convs = [m for m in G.modules() if isinstance(m, (torch.nn.ConvTranspose2d, torch.nn.Conv2d))]
-    assert [c.out_channels for c in convs] == [1024, 512, 256, 128, 64, 4]
+    want = [1024, 512, 256, 128, 64, 4] if variant == "table" else [512, 256, 128, 64, 4]
+    assert [c.out_channels for c in convs] == want
     D = instantiate(cfg.model.discriminator, make_net=instantiate(cfg.discriminator), sample_shape=data.sample_shape,
                     factorisation=data.factorisation, input_parts=0)
     assert sorted(D.nets) == ["dep_p", "dep_q", "marginal_0", "marginal_1"]
     for name, net in D.nets.items():
         assert isinstance(net, ConvDiscriminator)
-        assert net.net[-1].in_features == 2 * 2 * 512
+        assert net.net[-1].in_features == (2 * 2 * 512 if variant == "table" else 4 * 4 * 256)
         want = {"marginal_0": 1, "marginal_1": 3}.get(name, 4)
         assert net.net[0].in_channels == want, name
 
@@ -158,7 +164,7 @@ def test_each_model_trains_evaluates_and_draws_pairs(experiment, root, model, tm
     channels = 4 if experiment == "edges2shoes" else 6
     cfg = compose_config(f"experiment={experiment}", f"model={model}", f"dataset.root={root}", "paired=5",
                          *TINY_EVALUATED, *SMALL, "evaluation.runs=1", "evaluation.epochs=1",
-                         "evaluation.filters=4", "evaluation.layers=null", "evaluation.batch_size=3")
+                         "evaluation.filters=4", "evaluation.batch_size=3")
     run_dir = tmp_path / "run"
     trainer = train(cfg, run_dir)
     assert trainer.step == 4 and isinstance(trainer.G, ConvGenerator)
