@@ -66,8 +66,9 @@ class ConvDiscriminator(nn.Module):
     """The paper's convolutional discriminator (Table 5).
 
     Stride-2 4×4 convolutions (padding 1, LeakyReLU) with 32, 64, 128, … filters (times
-    ``width_mult``), ``layers`` of them (the paper: 5) or, by default, until the shorter
-    image side is 4 pixels (5 layers at 128×128, 3 at 32×32), then a bias-free FC layer
+    ``width_mult``), ``layers`` of them or, by default (as the official code), until the
+    shorter image side is 4 pixels (5 layers at 128×128, 4 at 64×64, 3 at 32×32; Table 5
+    as printed has 5 at 64×64 too), then a bias-free FC layer
     to one logit. The paper's table lists a LeakyReLU after the FC layer too; a logit
     must be able to go negative, so (as the official code does) there is none.
 
@@ -77,8 +78,8 @@ class ConvDiscriminator(nn.Module):
         filters: filters of the first layer.
         width_mult: multiplies every layer's filters (2 for "GAN (big)").
         negative_slope: LeakyReLU slope (PyTorch's default 0.01, as the official code).
-        layers: number of convolutions (H and W divisible by 2^layers), e.g. 5 for the
-            paper's 64×64 image pairs (last feature map 2×2); None: down to a side of 4.
+        layers: number of convolutions (H and W divisible by 2^layers), e.g. 5 for Table 5
+            as printed at 64×64 (last feature map 2×2); None: down to a side of 4.
     """
 
     def __init__(

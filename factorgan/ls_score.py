@@ -53,57 +53,6 @@ def _fake(G: nn.Module, n: int, generator: torch.Generator, device: torch.device
         return G(z).float()
 
 
-def ls_score_run(
-    G: nn.Module,
-    real: Tensor,
-    seed: int,
-    epochs: int = 40,
-    batch_size: int = 25,
-    lr: float = 1e-4,
-    betas: tuple[float, float] = (0.9, 0.999),
-    train_fraction: float = 0.8,
-    filters: int = 16,
-    on_epoch: Callable[[], object] | None = None,
-    layers: int | None = None,
-) -> float:
-    """One run: the test loss of a discriminator trained on a random partition of ``real``.
-
-    ``real``: ``(M, C, H, W)`` held-out samples (float in [0, 1] or uint8 codes) on the
-    device ``G`` samples on; ``G`` should already be in eval mode. Everything random comes
-    from ``seed`` (the global RNG is left as it was). ``on_epoch`` is called after each epoch;
-    ``layers``: the discriminator's convolutions (None: :class:`ConvDiscriminator`'s default).
-    """
-    device = real.device
-    g = torch.Generator().manual_seed(seed)  # partition and minibatch order (CPU)
-    noise = torch.Generator(device).manual_seed(seed + 1)  # generator noise (on the device)
-    train_idx, test_idx = partition(len(real), train_fraction, g)
-    # ConvDiscriminator draws its initial weights from the global CPU RNG: seed it inside a
-    # fork so neither the caller's nor training's random streams move.
-    with torch.random.fork_rng(devices=[]):
-        torch.random.default_generator.manual_seed(seed + 2)
-        D = ConvDiscriminator(in_shape=real.shape[1:], filters=filters, layers=layers)
-    D = D.to(device).train()
-    opt = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
-    with torch.enable_grad():  # callers may evaluate under no_grad
-        for _ in range(epochs):
-            order = train_idx[torch.randperm(len(train_idx), generator=g)].to(device)
-            for batch in order.split(batch_size):
-                x = as_float(real[batch])
-                loss = ls_loss(D(x), D(_fake(G, len(x), noise, device)))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            if on_epoch is not None:
-                on_epoch()
-    # Test loss over the whole test-test partition: sums over batches, one mean at the end.
-    real_se = fake_se = 0.0
-    with torch.no_grad():
-        for batch in test_idx.to(device).split(batch_size):
-            real_se += float((D(as_float(real[batch])) - 1).pow(2).sum())
-            fake_se += float(D(_fake(G, len(batch), noise, device)).pow(2).sum())
-    return (real_se + fake_se) / len(test_idx)
-
-
 class LSScoreEvaluator:
     """``Trainer -> {"ls", "ls_std"}``: the LS score (module docstring) of the trainer's
     unconditional generator ``G(z)`` on its dataset's test split.
@@ -149,6 +98,45 @@ class LSScoreEvaluator:
         self.train_fraction, self.filters, self.layers = train_fraction, filters, layers
         self.seed, self.progress = seed, progress
 
+    def run(self, G: nn.Module, real: Tensor, seed: int, on_epoch: Callable[[], object] | None = None) -> float:
+        """One run: the test loss of a discriminator trained on a random partition of ``real``.
+
+        ``real``: ``(M, C, H, W)`` held-out samples (float in [0, 1] or uint8 codes) on the
+        device ``G`` samples on; ``G`` should already be in eval mode. Everything random
+        comes from ``seed`` (the global RNG is left as it was). ``on_epoch`` is called
+        after each epoch.
+        """
+        device = real.device
+        g = torch.Generator().manual_seed(seed)  # partition and minibatch order (CPU)
+        noise = torch.Generator(device).manual_seed(seed + 1)  # generator noise (on the device)
+        train_idx, test_idx = partition(len(real), self.train_fraction, g)
+        # ConvDiscriminator draws its initial weights from the global CPU RNG: seed it
+        # inside a fork so neither the caller's nor training's random streams move.
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed + 2)
+            D = ConvDiscriminator(in_shape=real.shape[1:], filters=self.filters, layers=self.layers)
+        D = D.to(device).train()
+        opt = torch.optim.Adam(D.parameters(), lr=self.lr, betas=self.betas)
+        with torch.enable_grad():  # callers may evaluate under no_grad
+            for _ in range(self.epochs):
+                order = train_idx[torch.randperm(len(train_idx), generator=g)].to(device)
+                for batch in order.split(self.batch_size):
+                    x = as_float(real[batch])
+                    loss = ls_loss(D(x), D(_fake(G, len(x), noise, device)))
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                if on_epoch is not None:
+                    on_epoch()
+        # Test loss over the whole test-test partition: squared errors summed on the device
+        # over batches, one mean (and one host sync) at the end.
+        squared = torch.zeros((), dtype=torch.float64, device=device)
+        with torch.no_grad():
+            for batch in test_idx.to(device).split(self.batch_size):
+                squared += (D(as_float(real[batch])) - 1).pow(2).sum().double()
+                squared += D(_fake(G, len(batch), noise, device)).pow(2).sum().double()
+        return float(squared) / len(test_idx)
+
     def run_seeds(self) -> list[int]:
         """One private seed per run, derived from ``seed`` (distinct runs, same every call)."""
         g = torch.Generator().manual_seed(self.seed)
@@ -173,11 +161,7 @@ class LSScoreEvaluator:
         try:
             with tqdm(total=self.runs * self.epochs, desc="LS score", unit="epoch", disable=not self.progress) as bar:
                 for seed in self.run_seeds():
-                    scores.append(ls_score_run(
-                        G, real, seed, self.epochs, self.batch_size, self.lr, self.betas,
-                        self.train_fraction, self.filters, on_epoch=lambda: bar.update(1),
-                        layers=self.layers,
-                    ))
+                    scores.append(self.run(G, real, seed, on_epoch=lambda: bar.update(1)))
                     bar.set_postfix(ls=f"{scores[-1]:.4f}")
         finally:
             G.train(was_training)
