@@ -78,12 +78,6 @@ def real_fake(real: Tensor, fake: Tensor) -> Tensor:
     return torch.cat([real, fake], dim=0)
 
 
-def _term_loss(net: nn.Module, real: Tensor, fake: Tensor) -> TermLoss:
-    """BCE loss and accuracy of one sub-discriminator (real and fake in one pass)."""
-    logits = net(real_fake(real, fake))
-    return TermLoss(*discriminator_bce_and_accuracy(logits, real.shape[0]))
-
-
 class CombinedDiscriminator(nn.Module, abc.ABC):
     """Base class: named sub-discriminator networks in ``self.nets``.
 
@@ -141,10 +135,13 @@ class CombinedDiscriminator(nn.Module, abc.ABC):
                 out[key] = net(inputs[key])
         return {name: out[name] for name in inputs}
 
-    def _losses_from_inputs(self, inputs: dict[str, Tensor], n_real: dict[str, int]) -> dict[str, TermLoss]:
-        """BCE loss and accuracy per term from its ``real_fake`` batch (real rows first)."""
+    def real_fake_losses(self, batches: dict[str, tuple[Tensor, Tensor]]) -> dict[str, TermLoss]:
+        """BCE loss and accuracy per term from its ``(real, fake)`` batches: each term's
+        real and fake rows go through its network in one pass (:func:`real_fake`), and
+        stacked terms run together (:meth:`logits`)."""
+        inputs = {name: real_fake(real, fake) for name, (real, fake) in batches.items()}
         return {
-            name: TermLoss(*discriminator_bce_and_accuracy(logit, n_real[name]))
+            name: TermLoss(*discriminator_bce_and_accuracy(logit, batches[name][0].shape[0]))
             for name, logit in self.logits(inputs).items()
         }
 
@@ -188,7 +185,7 @@ class JointDiscriminator(CombinedDiscriminator):
         self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
     ) -> dict[str, TermLoss]:
         assert real.paired is not None, "the joint discriminator needs paired samples"
-        return {"joint": _term_loss(self.nets["joint"], real.paired, fake)}
+        return self.real_fake_losses({"joint": (real.paired, fake)})
 
 
 class FactorisedDiscriminator(CombinedDiscriminator):
@@ -241,13 +238,10 @@ class FactorisedDiscriminator(CombinedDiscriminator):
         self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
     ) -> dict[str, TermLoss]:
         fake_parts = self.factorisation.split(fake)
-        inputs = {f"marginal_{i}": real_fake(real.parts[i], fake_parts[i]) for i in self.marginal_parts}
-        n_real = {f"marginal_{i}": real.parts[i].shape[0] for i in self.marginal_parts}
+        batches = {f"marginal_{i}": (real.parts[i], fake_parts[i]) for i in self.marginal_parts}
         if "dep_p" in self.dependency_terms:
             assert real.paired is not None, "D_P needs paired samples"
-            shuffled = self.factorisation.shuffle(real.paired, generator)
-            inputs["dep_p"], n_real["dep_p"] = real_fake(real.paired, shuffled), real.paired.shape[0]
+            batches["dep_p"] = (real.paired, self.factorisation.shuffle(real.paired, generator))
         if "dep_q" in self.dependency_terms:
-            shuffled = self.factorisation.shuffle(fake, generator)
-            inputs["dep_q"], n_real["dep_q"] = real_fake(fake, shuffled), fake.shape[0]
-        return self._losses_from_inputs(inputs, n_real)
+            batches["dep_q"] = (fake, self.factorisation.shuffle(fake, generator))
+        return self.real_fake_losses(batches)

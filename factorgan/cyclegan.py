@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from factorgan.combined import CombinedDiscriminator, RealBatch, TermLoss, _term_loss
+from factorgan.combined import CombinedDiscriminator, RealBatch, TermLoss
 from factorgan.datasets.base import as_float
 from factorgan.discriminators import DiscriminatorFactory
 from factorgan.factorisation import Factorisation
@@ -70,10 +70,9 @@ class CycleDiscriminator(CombinedDiscriminator):
         self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
     ) -> dict[str, TermLoss]:
         fake_a, fake_b = self.domains.split(fake)
-        return {
-            "input": _term_loss(self.nets["input"], real.parts[DOMAIN_A], fake_a),
-            "output": _term_loss(self.nets["output"], real.parts[DOMAIN_B], fake_b),
-        }
+        return self.real_fake_losses(
+            {"input": (real.parts[DOMAIN_A], fake_a), "output": (real.parts[DOMAIN_B], fake_b)}
+        )
 
 
 class CycleGANTrainer(Trainer):
