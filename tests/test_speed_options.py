@@ -193,3 +193,17 @@ def test_a_cuda_training_step_never_synchronises(tmp_path):
             t.train_step()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_speed_presets_set_their_options_and_name_their_runs(tmp_path):
+    plain = compose_config(*TINY, *CONV, "speed=plain")  # the experiment itself asks for channels_last
+    fast = compose_config(*TINY, *CONV, "speed=fast")
+    assert (plain.trainer.precision, plain.trainer.cuda_graph, plain.channels_last, plain.compile) == (
+        "fp32", False, False, False)
+    assert (fast.trainer.precision, fast.trainer.cuda_graph, fast.channels_last) == ("bf16", True, True)
+    assert plain.run_path.endswith("_plain") and fast.run_path.endswith("_fast")  # side by side in a sweep
+    t = build_trainer(fast, tmp_path)
+    assert t.schedule.cuda_graph and t.schedule.precision == "bf16"
+    with pytest.warns(UserWarning, match="cuda_graph=true needs a CUDA device"):  # CPU: eager fallback
+        t.fit()
+    assert t.step == fast.trainer.max_steps and t._params_finite()
