@@ -14,6 +14,11 @@ generator's forward pass for the discriminator steps (``gen``), real-data sampli
 (``data``), the rest of the discriminator steps (``disc``) and the generator step
 (``g_step``), in milliseconds per generator step.
 
+Every run first prints the machine's speed of the moment (``machine`` in the JSON): dense
+GEMM GFLOP/s, the MNIST discriminator's first-layer GEMM in GFLOP/s and microseconds per
+tiny operation (dispatch overhead). Shared machines drift by 2x from day to day; compare
+benchmark numbers from different days through these.
+
 ``--versus OVERRIDES`` compares instead: each case (A) against itself with the overrides
 (B), alternating blocks of steps of the two in one process, so drift in the machine's
 speed (large on shared CPUs) cancels out; it prints both median ms per step and B / A.
@@ -202,7 +207,64 @@ def run_case(overrides: list[str], device: str, quick: bool) -> dict[str, Any]:
         }
 
 
+# ---- the machine's speed of the moment -------------------------------------------------
+def calibrate(device: str, quick: bool) -> dict[str, Any]:
+    """Three figures that set step times here: ``gemm_gflops`` (512×512 by 512×512 fp32
+    products: arithmetic-bound convolution work), ``mlp_gemm_gflops`` (50×1568 by 1568×128,
+    the PairedMNIST discriminator's first layer on a real+fake batch) and ``tiny_op_us``
+    (adding two 128-vectors: the per-operation overhead that bounds the MLP steps)."""
+    import torch
+
+    from factorgan.train import resolve_device
+
+    dev = resolve_device(device)
+
+    def seconds_per_call(fn: Callable[[], Any], calls: int) -> float:
+        for _ in range(max(3, calls // 10)):
+            fn()
+        _sync(dev)
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        _sync(dev)
+        return (time.perf_counter() - t0) / calls
+
+    scale = 1 if quick else 5
+    a, b = torch.randn(512, 512, device=dev), torch.randn(512, 512, device=dev)
+    x, w = torch.randn(50, 1568, device=dev), torch.randn(128, 1568, device=dev)
+    u, v = torch.randn(128, device=dev), torch.randn(128, device=dev)
+    return {
+        "gemm_gflops": 2 * 512**3 / seconds_per_call(lambda: torch.mm(a, b), 20 * scale) / 1e9,
+        "mlp_gemm_gflops": 2 * 50 * 1568 * 128 / seconds_per_call(lambda: torch.mm(x, w.t()), 200 * scale) / 1e9,
+        "tiny_op_us": 1e6 * seconds_per_call(lambda: torch.add(u, v), 2000 * scale),
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def describe_machine(m: dict[str, Any]) -> str:
+    return (f"machine now ({m['device']}, {m['threads']} threads): GEMM {m['gemm_gflops']:.0f} GFLOP/s, "
+            f"MLP GEMM {m['mlp_gemm_gflops']:.0f} GFLOP/s, tiny op {m['tiny_op_us']:.1f} us")
+
+
 # ---- driver ---------------------------------------------------------------------------
+def _in_subprocess(name: str, args: argparse.Namespace) -> tuple[dict[str, Any] | None, str]:
+    """Run one case (or ``machine``) alone in a fresh process: (its result or None, stderr)."""
+    cmd = [sys.executable, __file__, "--one", name, "--device", args.device, "--set", *args.set]
+    if args.versus is not None and name != "machine":
+        cmd += ["--versus", *args.versus]
+    if args.quick:
+        cmd.append("--quick")
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        return None, proc.stderr
+    return json.loads(line[len("RESULT "):]), proc.stderr
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short warm-up and windows")
@@ -224,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        if args.versus is not None:
+        if args.one == "machine":
+            result = calibrate(args.device, args.quick)
+        elif args.versus is not None:
             result = run_versus(flat[args.one] + args.set, args.versus, args.device, args.quick)
         else:
             result = run_case(flat[args.one] + args.set, args.device, args.quick)
@@ -237,26 +301,20 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown cases {unknown}; choose from {list(groups)} or {list(flat)}")
     results: dict[str, Any] = {}
+    machine, _ = _in_subprocess("machine", args)  # the same process set-up as every case
+    if machine is not None:
+        results["machine"] = machine
+        print(describe_machine(machine))
     if args.versus is not None:
         print(f"{'case':28s} {'A ms/step':>10s} {'B ms/step':>10s} {'B/A':>6s}   B = A + {' '.join(args.versus)}")
     else:
         print(f"{'case':28s} {'steps/s':>9s} {'s/step':>8s} {'peak MB':>9s}  split ms (gen/data/disc/g_step)")
     for name in names:
-        cmd = [sys.executable, __file__, "--one", name, "--device", args.device, "--set", *args.set]
-        if args.versus is not None:
-            cmd += ["--versus", *args.versus]
-        if args.quick:
-            cmd.append("--quick")
-        if args.threads:
-            cmd += ["--threads", str(args.threads)]
-        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if proc.returncode != 0 or line is None:
-            print(f"{name:28s} FAILED: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '?'}")
-            results[name] = {"error": proc.stderr[-2000:]}
+        r, error = _in_subprocess(name, args)
+        if r is None:
+            print(f"{name:28s} FAILED: {error.strip().splitlines()[-1] if error.strip() else '?'}")
+            results[name] = {"error": error[-2000:]}
             continue
-        r = json.loads(line[len("RESULT "):])
         results[name] = r
         if args.versus is not None:
             print(f"{name:28s} {r['a_ms']:10.2f} {r['b_ms']:10.2f} {r['b_over_a']:6.2f}", flush=True)

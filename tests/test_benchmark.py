@@ -1,4 +1,5 @@
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,26 @@ def test_versus_times_both_variants_alternately():
     assert min(r["a_blocks_ms"]) > 0 and min(r["b_blocks_ms"]) > 0
     assert min(r["a_blocks_ms"]) <= r["a_ms"] <= max(r["a_blocks_ms"])
     assert abs(r["b_over_a"] - r["b_ms"] / r["a_ms"]) < 1e-9
+
+
+def test_machine_calibration_measures_positive_rates():
+    bench = _benchmark_module()
+    m = bench.calibrate("cpu", quick=True)
+    assert m["device"] == "cpu" and m["threads"] == torch.get_num_threads()
+    for key in ("gemm_gflops", "mlp_gemm_gflops", "tiny_op_us"):
+        assert 0 < m[key] < float("inf"), key
+    assert f"{m['gemm_gflops']:.0f} GFLOP/s" in bench.describe_machine(m)
+
+
+def test_benchmark_run_writes_the_machine_and_each_case(tmp_path, capsys):
+    """The driver end to end: the calibration and the case each in a fresh process."""
+    out = tmp_path / "bench.json"
+    tiny = ["generator.hidden=16", "discriminator.hidden=16"]
+    assert _benchmark_module().main(["--quick", "--threads", "1", "--cases", "k_scaling/K=2", "--set", *tiny,
+                                     "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert set(results) == {"machine", "k_scaling/K=2"}
+    assert results["machine"]["threads"] == 1 and results["k_scaling/K=2"]["threads"] == 1
+    assert results["k_scaling/K=2"]["steps_per_s"] > 0 and results["k_scaling/K=2"]["overrides"][-2:] == tiny
+    printed = capsys.readouterr().out
+    assert printed.startswith("machine now (cpu, 1 threads)") and "k_scaling/K=2" in printed
