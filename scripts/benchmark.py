@@ -301,10 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown cases {unknown}; choose from {list(groups)} or {list(flat)}")
     results: dict[str, Any] = {}
-    machine, _ = _in_subprocess("machine", args)  # the same process set-up as every case
+    machine, error = _in_subprocess("machine", args)  # the same process set-up as every case
     if machine is not None:
         results["machine"] = machine
         print(describe_machine(machine))
+    else:
+        print(f"machine speed: FAILED: {error.strip().splitlines()[-1] if error.strip() else '?'}")
     if args.versus is not None:
         print(f"{'case':28s} {'A ms/step':>10s} {'B ms/step':>10s} {'B/A':>6s}   B = A + {' '.join(args.versus)}")
     else:
