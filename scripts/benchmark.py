@@ -247,6 +247,46 @@ def describe_machine(m: dict[str, Any]) -> str:
             f"MLP GEMM {m['mlp_gemm_gflops']:.0f} GFLOP/s, tiny op {m['tiny_op_us']:.1f} us")
 
 
+# ---- step time against the number of parts ---------------------------------------------
+def k_scaling_fit(results: dict[str, Any]) -> dict[str, Any] | None:
+    """Least-squares line ms/step = intercept + per_part · K through the ``k_scaling/K=<k>``
+    results (None with fewer than two), with its R²."""
+    import numpy as np
+
+    points = sorted(
+        (int(name.split("=", 1)[1]), 1000 / r["steps_per_s"])
+        for name, r in results.items() if name.startswith("k_scaling/K=") and "steps_per_s" in r
+    )
+    if len(points) < 2:
+        return None
+    k, ms = (np.array(v, dtype=float) for v in zip(*points))
+    per_part, intercept = np.polyfit(k, ms, 1)
+    residual = ms - (intercept + per_part * k)
+    spread = ((ms - ms.mean()) ** 2).sum()
+    r2 = 1.0 - (residual**2).sum() / spread if spread > 0 else 1.0
+    return {"k": k.tolist(), "ms": ms.tolist(), "per_part_ms": float(per_part),
+            "intercept_ms": float(intercept), "r2": float(r2)}
+
+
+def k_scaling_figure(fit: dict[str, Any]) -> Any:
+    """ms per generator step against K, the measured points and the fitted line."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.5, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(fit["k"], fit["ms"], "o", label="measured")
+    ks = [min(fit["k"]), max(fit["k"])]
+    ax.plot(ks, [fit["intercept_ms"] + fit["per_part_ms"] * k for k in ks], "--",
+            label=f"{fit['intercept_ms']:.1f} + {fit['per_part_ms']:.1f}·K ms (R² {fit['r2']:.3f})")
+    ax.set_xlabel("parts K")
+    ax.set_ylabel("ms per generator step")
+    ax.set_xticks(fit["k"])
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize="small")
+    ax.set_title("FactorGAN step time against K", fontsize="medium")
+    return fig
+
+
 # ---- driver ---------------------------------------------------------------------------
 def _in_subprocess(name: str, args: argparse.Namespace) -> tuple[dict[str, Any] | None, str]:
     """Run one case (or ``machine``) alone in a fresh process: (its result or None, stderr)."""
@@ -327,6 +367,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{s.get('gen', 0):.2f}/{s.get('data', 0):.2f}/{s.get('disc', 0):.2f}/{s.get('g_step', 0):.2f}",
             flush=True,
         )
+    fit = k_scaling_fit(results) if args.versus is None else None
+    if fit is not None:
+        results["k_scaling_fit"] = fit
+        figure = args.out.with_name(args.out.stem + "_k_scaling.png")
+        k_scaling_figure(fit).savefig(figure, dpi=150)
+        print(f"K scaling: {fit['intercept_ms']:.1f} + {fit['per_part_ms']:.1f}·K ms per step "
+              f"(R² {fit['r2']:.3f}); figure {figure}")
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

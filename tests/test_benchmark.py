@@ -72,3 +72,23 @@ def test_benchmark_run_writes_the_machine_and_each_case(tmp_path, capsys):
     assert results["k_scaling/K=2"]["steps_per_s"] > 0 and results["k_scaling/K=2"]["overrides"][-2:] == tiny
     printed = capsys.readouterr().out
     assert printed.startswith("machine now (cpu, 1 threads)") and "k_scaling/K=2" in printed
+
+
+def test_k_scaling_fit_recovers_a_line_and_draws_it(tmp_path):
+    bench = _benchmark_module()
+    ms = {2: 26.0, 4: 38.0, 8: 62.0}  # 14 + 6·K exactly
+    results = {f"k_scaling/K={k}": {"steps_per_s": 1000 / v} for k, v in ms.items()}
+    results["paired_mnist/gan"] = {"steps_per_s": 50.0}  # not a K case: ignored
+    fit = bench.k_scaling_fit(results)
+    assert fit["k"] == [2, 4, 8]
+    torch.testing.assert_close(torch.tensor([fit["per_part_ms"], fit["intercept_ms"], fit["r2"]]),
+                               torch.tensor([6.0, 14.0, 1.0]), rtol=0, atol=1e-6)
+    bent = dict(results, **{"k_scaling/K=4": {"steps_per_s": 1000 / 90.0}})  # far from a line
+    assert bench.k_scaling_fit(bent)["r2"] < 0.5
+    assert bench.k_scaling_fit({"k_scaling/K=2": {"steps_per_s": 40.0}}) is None  # one point: no line
+    fig = bench.k_scaling_figure(fit)
+    measured, line = fig.axes[0].lines
+    assert list(measured.get_xdata()) == [2, 4, 8] and list(measured.get_ydata()) == [26.0, 38.0, 62.0]
+    torch.testing.assert_close(torch.tensor(line.get_ydata()), torch.tensor([26.0, 62.0], dtype=torch.float64))
+    fig.savefig(tmp_path / "k.png")
+    assert (tmp_path / "k.png").stat().st_size > 0
