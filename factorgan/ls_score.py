@@ -4,7 +4,8 @@ A fresh LSGAN discriminator (Mao et al., 2017) learns to tell real held-out samp
 generated ones; its loss on data it has not trained on measures how hard that is:
 
 - each run randomly splits the test (validation) split into a test-train partition (80%)
-  and a test-test partition (the rest);
+  and a test-test partition (the rest) (``split="ordered"``: the first 80 % in file order,
+  as the official evaluation code does);
 - a :class:`~factorgan.discriminators.ConvDiscriminator` with half the paper's filters
   (16) is trained for 40 epochs on the test-train partition, each real minibatch paired
   with as many fresh generator samples, minimising :func:`ls_loss`;
@@ -33,17 +34,26 @@ def ls_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return (real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean()
 
 
-def partition(n: int, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """A random split of ``range(n)`` into ``round(fraction · n)`` train indices and the
-    rest as test indices: two disjoint ``(n_train,)``, ``(n - n_train,)`` long tensors (CPU)."""
+SPLITS = ("random", "ordered")
+
+
+def partition(n: int, fraction: float, generator: torch.Generator, split: str = "random") -> tuple[Tensor, Tensor]:
+    """A split of ``range(n)`` into ``round(fraction · n)`` train indices and the rest as
+    test indices: two disjoint ``(n_train,)``, ``(n - n_train,)`` long tensors (CPU).
+
+    ``split="random"``: a random permutation (the paper's text); ``"ordered"``: the first
+    ``n_train`` samples in file order, the same every run (the official evaluation code).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}: choose one of {SPLITS}")
     n_train = round(fraction * n)
     if not 0 < n_train < n:
         raise ValueError(
             f"cannot split {n} test samples {fraction:.0%} / {1 - fraction:.0%}: a partition would "
             f"be empty ({n_train} / {n - n_train}); the test split needs more samples"
         )
-    perm = torch.randperm(n, generator=generator)
-    return perm[:n_train], perm[n_train:]
+    order = torch.randperm(n, generator=generator) if split == "random" else torch.arange(n)
+    return order[:n_train], order[n_train:]
 
 
 def _fake(G: nn.Module, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
@@ -69,6 +79,8 @@ class LSScoreEvaluator:
         lr / betas: Adam settings of the discriminator (the official evaluation: 1e-4 and
             PyTorch's default betas).
         train_fraction: share of the test split in the test-train partition (paper: 0.8).
+        split: ``random`` partitions per run (the paper's text) or ``ordered``, the first
+            ``train_fraction`` of the test split in file order (the official code).
         filters: first-layer filters of the discriminator (paper: half of 32).
         layers: its stride-2 convolutions, as the training discriminators'; None: down
             to a 4-pixel side (the official code's).
@@ -84,6 +96,7 @@ class LSScoreEvaluator:
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.9, 0.999),
         train_fraction: float = 0.8,
+        split: str = "random",
         filters: int = 16,
         layers: int | None = None,
         seed: int = 0,
@@ -93,13 +106,15 @@ class LSScoreEvaluator:
             raise ValueError(f"LS score needs runs, epochs and batch_size ≥ 1, got {runs}, {epochs}, {batch_size}")
         if not 0.0 < train_fraction < 1.0:
             raise ValueError(f"train_fraction={train_fraction} must lie strictly between 0 and 1")
+        if split not in SPLITS:
+            raise ValueError(f"split={split!r}: choose one of {SPLITS}")
         self.runs, self.epochs, self.batch_size = runs, epochs, batch_size
         self.lr, self.betas = lr, tuple(betas)
-        self.train_fraction, self.filters, self.layers = train_fraction, filters, layers
+        self.train_fraction, self.split, self.filters, self.layers = train_fraction, split, filters, layers
         self.seed, self.progress = seed, progress
 
     def run(self, G: nn.Module, real: Tensor, seed: int, on_epoch: Callable[[], object] | None = None) -> float:
-        """One run: the test loss of a discriminator trained on a random partition of ``real``.
+        """One run: the test loss of a discriminator trained on a partition of ``real``.
 
         ``real``: ``(M, C, H, W)`` held-out samples (float in [0, 1] or uint8 codes) on the
         device ``G`` samples on; ``G`` should already be in eval mode. Everything random
@@ -109,7 +124,7 @@ class LSScoreEvaluator:
         device = real.device
         g = torch.Generator().manual_seed(seed)  # partition and minibatch order (CPU)
         noise = torch.Generator(device).manual_seed(seed + 1)  # generator noise (on the device)
-        train_idx, test_idx = partition(len(real), self.train_fraction, g)
+        train_idx, test_idx = partition(len(real), self.train_fraction, g, self.split)
         # ConvDiscriminator draws its initial weights from the global CPU RNG: seed it
         # inside a fork so neither the caller's nor training's random streams move.
         with torch.random.fork_rng(devices=[]):

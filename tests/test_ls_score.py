@@ -115,6 +115,14 @@ def test_partition_is_reproducible_and_random():
     assert a[0].tolist() != list(range(40))  # shuffled, not the first 80%
 
 
+def test_ordered_partition_is_the_first_share_in_file_order_whatever_the_seed():
+    for seed in (3, 4):
+        train, test = partition(10, 0.8, torch.Generator().manual_seed(seed), split="ordered")
+        assert train.tolist() == list(range(8)) and test.tolist() == [8, 9]
+    with pytest.raises(ValueError, match="split='first'.*random.*ordered"):
+        partition(10, 0.8, torch.Generator(), split="first")
+
+
 @pytest.mark.parametrize("n, fraction", [(2, 0.8), (2, 0.1), (4, 0.95)])
 def test_partition_refuses_to_leave_one_side_empty(n, fraction):
     with pytest.raises(ValueError, match="partition would be empty"):
@@ -130,6 +138,23 @@ def test_copy_of_real_data_scores_near_half_and_bad_generators_near_zero(test_sp
         m = LSScoreEvaluator(**FAST)(make_trainer(bad, test_split))
         assert m["ls"] < 0.2 and m["ls"] < good["ls"] - 0.25, (type(bad).__name__, m)
         assert m["ls_std"] >= 0
+
+
+def test_ordered_split_trains_every_run_on_the_first_share(test_split, monkeypatch):
+    import factorgan.ls_score as ls
+
+    seen = []
+    real_partition = ls.partition
+
+    def recording(n, fraction, generator, split):
+        seen.append(real_partition(n, fraction, generator, split))
+        return seen[-1]
+
+    monkeypatch.setattr(ls, "partition", recording)
+    ev = LSScoreEvaluator(runs=2, epochs=1, batch_size=10, split="ordered", progress=False)
+    ev(make_trainer(CopyReal(test_split), test_split))
+    n_train = round(0.8 * len(test_split))
+    assert len(seen) == 2 and all(train.tolist() == list(range(n_train)) for train, _ in seen)
 
 
 def test_float_and_uint8_test_splits_give_the_same_score(test_split):
@@ -186,7 +211,7 @@ def test_too_small_test_split_is_refused(n, match):
 
 
 @pytest.mark.parametrize("kw", [dict(runs=0), dict(epochs=0), dict(batch_size=0), dict(train_fraction=1.0),
-                                dict(train_fraction=0.0)])
+                                dict(train_fraction=0.0), dict(split="first")])
 def test_bad_settings_are_refused(kw):
     with pytest.raises(ValueError):
         LSScoreEvaluator(**kw)
