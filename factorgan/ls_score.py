@@ -37,6 +37,12 @@ def ls_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
 SPLITS = ("random", "ordered")
 
 
+def check_split(split: str) -> None:
+    """``split`` is one of :data:`SPLITS`, or a ValueError that lists them."""
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}: choose one of {SPLITS}")
+
+
 def partition(n: int, fraction: float, generator: torch.Generator, split: str = "random") -> tuple[Tensor, Tensor]:
     """A split of ``range(n)`` into ``round(fraction · n)`` train indices and the rest as
     test indices: two disjoint ``(n_train,)``, ``(n - n_train,)`` long tensors (CPU).
@@ -44,8 +50,7 @@ def partition(n: int, fraction: float, generator: torch.Generator, split: str = 
     ``split="random"``: a random permutation (the paper's text); ``"ordered"``: the first
     ``n_train`` samples in file order, the same every run (the official evaluation code).
     """
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r}: choose one of {SPLITS}")
+    check_split(split)
     n_train = round(fraction * n)
     if not 0 < n_train < n:
         raise ValueError(
@@ -106,8 +111,7 @@ class LSScoreEvaluator:
             raise ValueError(f"LS score needs runs, epochs and batch_size ≥ 1, got {runs}, {epochs}, {batch_size}")
         if not 0.0 < train_fraction < 1.0:
             raise ValueError(f"train_fraction={train_fraction} must lie strictly between 0 and 1")
-        if split not in SPLITS:
-            raise ValueError(f"split={split!r}: choose one of {SPLITS}")
+        check_split(split)  # at construction: a bad setting fails before training, not after
         self.runs, self.epochs, self.batch_size = runs, epochs, batch_size
         self.lr, self.betas = lr, tuple(betas)
         self.train_fraction, self.split, self.filters, self.layers = train_fraction, split, filters, layers

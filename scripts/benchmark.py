@@ -16,7 +16,7 @@ generator's forward pass for the discriminator steps (``gen``), real-data sampli
 
 Every run first prints the machine's speed of the moment (``machine`` in the JSON): dense
 GEMM GFLOP/s, the MNIST discriminator's first-layer GEMM in GFLOP/s and microseconds per
-tiny operation (dispatch overhead). Shared machines drift by 2x from day to day; compare
+tiny operation (dispatch overhead). Shared machines drift by up to 2.4x from day to day; compare
 benchmark numbers from different days through these.
 
 ``--versus OVERRIDES`` compares instead: each case (A) against itself with the overrides
@@ -305,6 +305,11 @@ def _in_subprocess(name: str, args: argparse.Namespace) -> tuple[dict[str, Any] 
     return json.loads(line[len("RESULT "):]), proc.stderr
 
 
+def _last_line(error: str) -> str:
+    """The last line of a failed subprocess's stderr (usually the exception)."""
+    return error.strip().splitlines()[-1] if error.strip() else "?"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short warm-up and windows")
@@ -346,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         results["machine"] = machine
         print(describe_machine(machine))
     else:
-        print(f"machine speed: FAILED: {error.strip().splitlines()[-1] if error.strip() else '?'}")
+        print(f"machine speed: FAILED: {_last_line(error)}")
     if args.versus is not None:
         print(f"{'case':28s} {'A ms/step':>10s} {'B ms/step':>10s} {'B/A':>6s}   B = A + {' '.join(args.versus)}")
     else:
@@ -354,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         r, error = _in_subprocess(name, args)
         if r is None:
-            print(f"{name:28s} FAILED: {error.strip().splitlines()[-1] if error.strip() else '?'}")
+            print(f"{name:28s} FAILED: {_last_line(error)}")
             results[name] = {"error": error[-2000:]}
             continue
         results[name] = r
