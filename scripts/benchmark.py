@@ -110,8 +110,8 @@ def _build(overrides: list[str], device: str, run_dir: Path) -> tuple[Any, Calla
     """A trainer for the composed config and its step function (eager or CUDA graph)."""
     from hydra import compose, initialize_config_module
 
-    from factorgan.cuda_graphs import make_step_runner
-    from factorgan.train import build_trainer
+    from factorgan.training.cuda_graphs import make_step_runner
+    from factorgan.cli.train import build_trainer
 
     with initialize_config_module("factorgan.configs", version_base="1.3"):
         cfg = compose("train", overrides=[*overrides, f"device={device}", "trainer.progress=false"])
@@ -215,7 +215,7 @@ def calibrate(device: str, quick: bool) -> dict[str, Any]:
     (adding two 128-vectors: the per-operation overhead that bounds the MLP steps)."""
     import torch
 
-    from factorgan.train import resolve_device
+    from factorgan.cli.train import resolve_device
 
     dev = resolve_device(device)
 

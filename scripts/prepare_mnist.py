@@ -2,7 +2,7 @@
 """Download MNIST's IDX files into torchvision's layout for ``dataset.source=idx``.
 
     python scripts/prepare_mnist.py --root data
-    python -m factorgan.train dataset.source=idx dataset.root=data
+    python -m factorgan.cli.train dataset.source=idx dataset.root=data
 
 Writes ``<root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (60,000 training
 and 10,000 test digits) and checks that factorgan can read them. Needs a network
@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path("data"), help="dataset root (default: data)")
     args = parser.parse_args(argv)
 
-    from factorgan.datasets.base import DatasetError
-    from factorgan.datasets.mnist import load_idx
+    from factorgan.data.in_memory import DatasetError
+    from factorgan.data.mnist import load_idx
 
     raw = args.root / "MNIST" / "raw"
     try:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: could not download MNIST into {args.root}: {err}", file=sys.stderr)
         return 1
     print(f"MNIST ready in {raw}: {len(train_x)} train / {len(test_x)} test digits")
-    print(f"Train on it with: python -m factorgan.train dataset.source=idx dataset.root={args.root}")
+    print(f"Train on it with: python -m factorgan.cli.train dataset.source=idx dataset.root={args.root}")
     return 0
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from factorgan.datasets.synthetic import random_parts
+from factorgan.data.synthetic import random_parts
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,14 +9,14 @@ import torch
 from PIL import Image
 
 from conftest import TINY_EVALUATED, compose_config
-from factorgan.combined import FactorisedDiscriminator, JointDiscriminator
-from factorgan.cyclegan import CycleDiscriminator, CycleGANTrainer
-from factorgan.datasets.base import as_float
-from factorgan.datasets.synthetic_cityscapes import make_synthetic_cityscapes
-from factorgan.discriminators import ConvDiscriminator
-from factorgan.samples import ComparisonSampleWriter
-from factorgan.train import build_trainer, train
-from factorgan.unet import UNetGenerator
+from factorgan.method.discriminator import FactorisedDiscriminator, JointDiscriminator
+from factorgan.training.cyclegan import CycleDiscriminator, CycleGANTrainer
+from factorgan.data.in_memory import as_float
+from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
+from factorgan.nets.discriminators import ConvDiscriminator
+from factorgan.samples.grids import ComparisonSampleWriter
+from factorgan.cli.train import build_trainer, train
+from factorgan.nets.unet import UNetGenerator
 
 SIZE = 16
 SMALL = ["generator.width=8", "discriminator.filters=8", "evaluation.batch_size=3", "samples.n=3"]
@@ -37,8 +37,8 @@ def seg_config(data_root, *overrides: str):
 def test_experiment_configs_are_the_paper_setup():
     cfg = compose_config("experiment=cityscapes_seg")
     assert cfg.paired == 25 and cfg.dataset.size == 128 and cfg.dataset.root == "data"
-    assert cfg.generator._target_ == "factorgan.unet.UNetGenerator" and cfg.generator.noise_dim == 50
-    assert cfg.discriminator._target_ == "factorgan.discriminators.ConvDiscriminator"
+    assert cfg.generator._target_ == "factorgan.nets.unet.UNetGenerator" and cfg.generator.noise_dim == 50
+    assert cfg.discriminator._target_ == "factorgan.nets.discriminators.ConvDiscriminator"
     assert cfg.trainer.batch_size == 25 and cfg.trainer.disc_iter == 2 and cfg.spectral_norm
     assert cfg.optimizer.lr == 1e-4 and list(cfg.optimizer.betas) == [0.5, 0.999]
     cyc = compose_config("experiment=cityscapes_seg", "model=cyclegan").model

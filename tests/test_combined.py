@@ -5,14 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from factorgan.combined import (
+from factorgan.method.discriminator import (
     FactorisedDiscriminator,
     JointDiscriminator,
     RealBatch,
     combine,
 )
-from factorgan.discriminators import MLPDiscriminator
-from factorgan.factorisation import Factorisation
+from factorgan.nets.discriminators import MLPDiscriminator
+from factorgan.method.factorisation import Factorisation
 
 V = 3  # values per part in the discrete test space
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from conftest import TINY, compose_config
-from factorgan.cyclegan import CycleDiscriminator, domain_split
-from factorgan.datasets.synthetic_cityscapes import make_synthetic_cityscapes
-from factorgan.discriminators import ConvDiscriminator
-from factorgan.factorisation import Factorisation
-from factorgan.train import build_trainer
+from factorgan.training.cyclegan import CycleDiscriminator, domain_split
+from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
+from factorgan.nets.discriminators import ConvDiscriminator
+from factorgan.method.factorisation import Factorisation
+from factorgan.cli.train import build_trainer
 
 SIZE = 16
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from factorgan.datasets.base import DatasetError, PairedDataset, as_float
-from factorgan.datasets.mnist import load_embedded, load_idx, make_digit_pairs, paired_mnist
-from factorgan.factorisation import Factorisation
+from factorgan.data.in_memory import DatasetError, PairedDataset, as_float
+from factorgan.data.mnist import load_embedded, load_idx, make_digit_pairs, paired_mnist
+from factorgan.method.factorisation import Factorisation
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from factorgan.datasets.mnist import make_digit_pairs
-from factorgan.dependency import EPS, dependency_metric, dependency_ratio, joint_frequencies
+from factorgan.data.mnist import make_digit_pairs
+from factorgan.metrics.dependency import EPS, dependency_metric, dependency_ratio, joint_frequencies
 
 
 def pair_labels(lam: float, n: int, seed: int) -> torch.Tensor:

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from factorgan.discriminators import ConvDiscriminator, MLPDiscriminator
-from factorgan.spectral_norm import SNConv2d, SNLinear, apply_spectral_norm
+from factorgan.nets.discriminators import ConvDiscriminator, MLPDiscriminator
+from factorgan.nets.spectral_norm import SNConv2d, SNLinear, apply_spectral_norm
 
 
 @pytest.mark.parametrize("shape,layers", [((6, 128, 128), 5), ((3, 32, 32), 3), ((1, 64, 32), 3)])

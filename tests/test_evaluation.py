@@ -8,9 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from conftest import TINY, compose_config
-from factorgan.datasets.base import DatasetError
-from factorgan.evaluation import METRICS, PairedMNISTEvaluator
-from factorgan.train import build_trainer, train
+from factorgan.data.in_memory import DatasetError
+from factorgan.experiments.paired_mnist import METRICS, PairedMNISTEvaluator
+from factorgan.cli.train import build_trainer, train
 
 SMALL = ["generator.hidden=16", "discriminator.hidden=16"]
 WITH_EVALUATION = [o for o in TINY if not o.startswith("evaluation")]

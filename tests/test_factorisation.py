@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from factorgan.factorisation import Factorisation
+from factorgan.method.factorisation import Factorisation
 
 
 def _batch(n: int = 64) -> torch.Tensor:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import linalg
 
-from factorgan.fid import fid, frechet_distance, statistics
+from factorgan.metrics.fid import fid, frechet_distance, statistics
 
 
 def features(n: int = 2000, d: int = 8, seed: int = 0) -> np.ndarray:

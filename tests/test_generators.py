@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from factorgan.generators import ConvGenerator, MLPGenerator
+from factorgan.nets.generators import ConvGenerator, MLPGenerator
 
 
 def convs(net: nn.Module) -> list[nn.Module]:

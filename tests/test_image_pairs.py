@@ -11,14 +11,14 @@ import torch
 from PIL import Image
 
 from conftest import TINY, TINY_EVALUATED, compose_config
-from factorgan.combined import FactorisedDiscriminator, JointDiscriminator
-from factorgan.datasets import aligned
-from factorgan.datasets.base import DatasetError, PairedCountError, as_float
-from factorgan.datasets.image_pairs import EDGES2SHOES, cityscapes_pairs, edges2shoes
-from factorgan.datasets.synthetic_cityscapes import make_synthetic_cityscapes
-from factorgan.discriminators import ConvDiscriminator
-from factorgan.generators import ConvGenerator
-from factorgan.train import build_trainer, train
+from factorgan.method.discriminator import FactorisedDiscriminator, JointDiscriminator
+from factorgan.data import aligned
+from factorgan.data.in_memory import DatasetError, PairedCountError, as_float
+from factorgan.data.image_pairs import EDGES2SHOES, cityscapes_pairs, edges2shoes
+from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
+from factorgan.nets.discriminators import ConvDiscriminator
+from factorgan.nets.generators import ConvGenerator
+from factorgan.cli.train import build_trainer, train
 
 SIZE = 16
 SMALL = ["generator.width=8", "discriminator.filters=8", "dataset.size=16", "dataset.cache=false"]
@@ -82,7 +82,7 @@ def test_cityscapes_pairs_are_unconditional_six_channel_samples(cs_root):
     assert data.sample_shape == (6, SIZE, SIZE) and data.input_parts == 0 and data.factorisation.sizes == [3, 3]
     assert data.output_shape == (6, SIZE, SIZE) and data.input_shape is None
     # the same files as the segmentation experiment reads, in the same order
-    from factorgan.datasets.cityscapes import cityscapes
+    from factorgan.data.cityscapes import cityscapes
 
     seg = cityscapes(paired=4, root=str(cs_root), size=SIZE, cache=False)
     assert torch.equal(seg.train, data.train) and torch.equal(seg.test, data.test)
@@ -117,13 +117,13 @@ def test_paired_larger_than_the_training_set_is_an_error(shoes_root):
 def test_experiment_configs_are_the_papers_setup():
     for name, target in (("cityscapes_pairs", "cityscapes_pairs"), ("edges2shoes", "edges2shoes")):
         cfg = compose_config(f"experiment={name}")
-        assert cfg.dataset._target_ == f"factorgan.datasets.image_pairs.{target}" and cfg.dataset.size == 64
-        assert cfg.generator._target_ == "factorgan.generators.ConvGenerator" and cfg.generator.width == 64
+        assert cfg.dataset._target_ == f"factorgan.data.image_pairs.{target}" and cfg.dataset.size == 64
+        assert cfg.generator._target_ == "factorgan.nets.generators.ConvGenerator" and cfg.generator.width == 64
         assert cfg.generator.output_layer == "transpose"  # the official code's
-        assert cfg.discriminator._target_ == "factorgan.discriminators.ConvDiscriminator"
+        assert cfg.discriminator._target_ == "factorgan.nets.discriminators.ConvDiscriminator"
         assert cfg.discriminator.filters == 32 and cfg.discriminator.layers is None
         assert cfg.trainer.batch_size == 25 and cfg.trainer.disc_iter == 2 and cfg.trainer.max_steps == 200_000
-        assert cfg.evaluation._target_ == "factorgan.ls_score.LSScoreEvaluator"
+        assert cfg.evaluation._target_ == "factorgan.metrics.ls_score.LSScoreEvaluator"
         assert cfg.evaluation.runs == 10 and cfg.evaluation.epochs == 40 and cfg.evaluation.filters == 16
         assert cfg.evaluation.layers is None and list(cfg.evaluation.betas) == [0.9, 0.999]
         assert cfg.experiment_name == name
@@ -138,8 +138,8 @@ def test_networks_at_64_pixels(variant):
     table = ["generator.output_layer=conv", "discriminator.layers=5"] if variant == "table" else []
     cfg = compose_config("experiment=edges2shoes", "device=cpu", *table)
     shoes = torch.zeros(30, 4, 64, 64, dtype=torch.uint8)
-    from factorgan.datasets.base import PairedDataset
-    from factorgan.factorisation import Factorisation
+    from factorgan.data.in_memory import PairedDataset
+    from factorgan.method.factorisation import Factorisation
     from hydra.utils import instantiate
 
     data = PairedDataset(shoes, shoes[:4], Factorisation(0, [1, 3]), paired=10)

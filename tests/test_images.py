@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from factorgan.images import channel_groups, displayable, image_grid, save_png
+from factorgan.samples.images import channel_groups, displayable, image_grid, save_png
 
 
 def test_grid_places_each_image_with_padding_between():
@@ -55,8 +55,8 @@ def test_channel_groups_show_a_grey_part_next_to_a_colour_part():
 
 
 def test_sample_writer_handles_six_channel_samples(tmp_path):
-    from factorgan.datasets.synthetic import random_parts
-    from factorgan.samples import SampleWriter
+    from factorgan.data.synthetic import random_parts
+    from factorgan.samples.grids import SampleWriter
 
     data = random_parts((6, 8, 8), dim=0, sizes=[3, 3], paired=4, n_train=10, n_test=4, uint8=True)
 

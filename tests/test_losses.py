@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from factorgan.losses import (
+from factorgan.method.losses import (
     GENERATOR_OBJECTIVES,
     discriminator_accuracy,
     discriminator_bce,
@@ -63,7 +63,7 @@ def test_unknown_objective_names_the_choices():
 
 @pytest.mark.parametrize("n_fake", [6, 4])
 def test_one_pass_loss_and_accuracy_equal_the_two_term_versions(n_fake):
-    from factorgan.losses import discriminator_bce_and_accuracy
+    from factorgan.method.losses import discriminator_bce_and_accuracy
 
     logits = torch.randn(6 + n_fake, requires_grad=True)
     loss, acc = discriminator_bce_and_accuracy(logits, 6)

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from factorgan.datasets.base import PairedDataset, as_float
-from factorgan.factorisation import Factorisation
-from factorgan.ls_score import LSScoreEvaluator, ls_loss, partition
+from factorgan.data.in_memory import PairedDataset, as_float
+from factorgan.method.factorisation import Factorisation
+from factorgan.metrics.ls_score import LSScoreEvaluator, ls_loss, partition
 
 SHAPE = (4, 16, 16)  # the smallest image ConvDiscriminator takes is 8×8
 FAST = dict(runs=2, epochs=8, batch_size=10, lr=1e-3, progress=False)  # bounds checked for seeds 0..9
@@ -141,7 +141,7 @@ def test_copy_of_real_data_scores_near_half_and_bad_generators_near_zero(test_sp
 
 
 def test_ordered_split_trains_every_run_on_the_first_share(test_split, monkeypatch):
-    import factorgan.ls_score as ls
+    import factorgan.metrics.ls_score as ls
 
     seen = []
     real_partition = ls.partition

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from factorgan.datasets.mnist import load_embedded
-from factorgan.mnist_classifier import (
+from factorgan.data.mnist import load_embedded
+from factorgan.metrics.mnist_classifier import (
     CACHE_ENV, ClassifierSettings, MNISTClassifier, accuracy, default_cache_dir, load_or_train, to_uint8,
 )
 

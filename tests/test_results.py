@@ -13,8 +13,10 @@ import pytest
 import torch
 import yaml
 
-from factorgan import checkpoint, runs
-from factorgan.results.__main__ import main
+from factorgan.runs import checkpoint
+
+from factorgan.runs import directory as runs
+from factorgan.cli.results import main
 from factorgan.results.collect import ID_COLUMNS, collect
 from factorgan.results.figures import mean_interval, metric_figure
 

@@ -8,8 +8,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import TINY, compose_config
-from factorgan import checkpoint, runs
-from factorgan.runs import RunError, on_existing_policy, plan_run
+from factorgan.runs import checkpoint
+from factorgan.runs import directory as runs
+from factorgan.runs.directory import RunError, on_existing_policy, plan_run
 
 
 def config(*overrides: str) -> dict[str, Any]:

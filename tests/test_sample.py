@@ -1,4 +1,4 @@
-"""``python -m factorgan.sample``: seeded samples of a tiny run in an ``.npz``."""
+"""``python -m factorgan.cli.sample``: seeded samples of a tiny run in an ``.npz``."""
 from __future__ import annotations
 
 import subprocess
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from conftest import TINY, compose_config
-from factorgan import sample
-from factorgan.cli import CliError, load_run, main_guard
-from factorgan.datasets.base import as_float
-from factorgan.train import train
+from factorgan.cli import sample
+from factorgan.cli.common import CliError, load_run, main_guard
+from factorgan.data.in_memory import as_float
+from factorgan.cli.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["generator.hidden=16", "discriminator.hidden=16"]
@@ -74,7 +74,7 @@ def test_conditional_runs_keep_their_test_inputs(tmp_path):
 
 def test_command_line(run, tmp_path, capsys):
     out = tmp_path / "cli.npz"
-    done = subprocess.run([sys.executable, "-m", "factorgan.sample", f"run={run}", "n=3", f"out={out}"],
+    done = subprocess.run([sys.executable, "-m", "factorgan.cli.sample", f"run={run}", "n=3", f"out={out}"],
                           capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert load(out).shape == (3, 1, 56, 28)

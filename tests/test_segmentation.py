@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from factorgan.datasets.base import PairedDataset
-from factorgan.datasets.cityscapes_labels import LABELS
-from factorgan.factorisation import Factorisation
-from factorgan.segmentation import CityscapesEvaluator, SegmentationScores, nearest_color, segmentation_metrics
+from factorgan.data.in_memory import PairedDataset
+from factorgan.data.cityscapes_labels import LABELS
+from factorgan.method.factorisation import Factorisation
+from factorgan.metrics.segmentation import CityscapesEvaluator, SegmentationScores, nearest_color, segmentation_metrics
 
 COLOR = {label.name: torch.tensor(label.color, dtype=torch.float32) / 255.0 for label in LABELS}
 

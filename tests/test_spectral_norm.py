@@ -2,7 +2,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from factorgan.spectral_norm import SNConv2d, SNLinear, apply_spectral_norm
+from factorgan.nets.spectral_norm import SNConv2d, SNLinear, apply_spectral_norm
 
 
 def _top_singular_value(w: torch.Tensor) -> torch.Tensor:
@@ -70,7 +70,7 @@ def test_apply_spectral_norm_replaces_every_layer_and_keeps_weights():
 
 
 def test_linear_function_gradients_pass_gradcheck():
-    from factorgan.spectral_norm import _SNLinearFn
+    from factorgan.nets.spectral_norm import _SNLinearFn
 
     torch.manual_seed(0)
     x = torch.randn(5, 7, dtype=torch.double, requires_grad=True)

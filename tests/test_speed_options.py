@@ -6,8 +6,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import TINY, compose_config
-from factorgan.cuda_graphs import graphs_supported, make_step_runner
-from factorgan.train import build_trainer
+from factorgan.training.cuda_graphs import graphs_supported, make_step_runner
+from factorgan.cli.train import build_trainer
 
 SMALL = ["generator.hidden=32", "discriminator.hidden=32"]
 
@@ -58,8 +58,8 @@ def test_cuda_graph_replay_matches_eager(tmp_path, model):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_run_checkpoints_load_on_cpu(tmp_path):
-    from factorgan import checkpoint
-    from factorgan.train import train
+    from factorgan.runs import checkpoint
+    from factorgan.cli.train import train
 
     train(compose_config(*TINY, *SMALL, "device=cuda"), tmp_path)
     state = checkpoint.load(tmp_path / "checkpoints" / checkpoint.LAST)

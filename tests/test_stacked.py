@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from conftest import TINY, compose_config
-from factorgan.combined import FactorisedDiscriminator, RealBatch
-from factorgan.discriminators import ConvDiscriminator, MLPDiscriminator
-from factorgan.factorisation import Factorisation
-from factorgan.spectral_norm import SNLinear, apply_spectral_norm
-from factorgan.stacked import StackedLinear, StackedMLP
-from factorgan.train import build_trainer
+from factorgan.method.discriminator import FactorisedDiscriminator, RealBatch
+from factorgan.nets.discriminators import ConvDiscriminator, MLPDiscriminator
+from factorgan.method.factorisation import Factorisation
+from factorgan.nets.spectral_norm import SNLinear, apply_spectral_norm
+from factorgan.nets.stacked import StackedLinear, StackedMLP
+from factorgan.cli.train import build_trainer
 
 
 def _sn_mlps(g: int, in_shape=(1, 6, 5), hidden=16) -> list[MLPDiscriminator]:

@@ -13,9 +13,11 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from conftest import TINY, compose_config
-from factorgan import checkpoint, runs, threads
-from factorgan.datasets.base import PairedCountError
-from factorgan.train import build_trainer, expected_error, train
+from factorgan.runs import checkpoint
+from factorgan.runs import directory as runs
+from factorgan.runs import threads
+from factorgan.data.in_memory import PairedCountError
+from factorgan.cli.train import build_trainer, expected_error, train
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = REPO / "factorgan" / "configs" / "sweep"
@@ -23,9 +25,9 @@ SMALL = ["trainer.max_steps=3", "trainer.sample_every=0", "generator.hidden=16",
 
 
 def multirun(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    """``python -m factorgan.train -m ...`` as a user runs it, from ``cwd``."""
+    """``python -m factorgan.cli.train -m ...`` as a user runs it, from ``cwd``."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, "-m", "factorgan.train", "-m", *TINY, *SMALL, *args],
+    return subprocess.run([sys.executable, "-m", "factorgan.cli.train", "-m", *TINY, *SMALL, *args],
                           capture_output=True, text=True, cwd=cwd, env=env)
 
 
@@ -54,9 +56,9 @@ def multirun_here(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
     returns what it printed."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from factorgan.train import main
+    from factorgan.cli.train import main
 
-    monkeypatch.setattr(sys, "argv", ["factorgan.train", "-m", *TINY, *SMALL, *args])
+    monkeypatch.setattr(sys, "argv", ["factorgan.cli.train", "-m", *TINY, *SMALL, *args])
     GlobalHydra.instance().clear()
     capsys.readouterr()
     main()

@@ -14,10 +14,10 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import TINY, compose_config
-from factorgan import checkpoint
-from factorgan.runs import RunError
-from factorgan.scalars import NonFiniteLossError
-from factorgan.train import build_trainer, train
+from factorgan.runs import checkpoint
+from factorgan.runs.directory import RunError
+from factorgan.runs.scalars import NonFiniteLossError
+from factorgan.cli.train import build_trainer, train
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "factorgan" / "configs"
@@ -161,7 +161,7 @@ def test_paper_schedule_is_one_switch_away():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "factorgan.train", *args], capture_output=True, text=True, cwd=REPO)
+    return subprocess.run([sys.executable, "-m", "factorgan.cli.train", *args], capture_output=True, text=True, cwd=REPO)
 
 
 def test_command_line_run_refusal_and_config_printing(tmp_path):
@@ -192,7 +192,7 @@ def test_configs_ship_in_the_wheel(tmp_path):
 
 
 def test_tensorboard_root_is_the_outputs_folder_for_standard_paths(tmp_path):
-    from factorgan.train import tensorboard_root
+    from factorgan.cli.train import tensorboard_root
 
     run_path = "paired_mnist/gan/paired100_lam0.9_seed0"
     assert tensorboard_root(tmp_path / "outputs" / run_path, run_path) == tmp_path / "outputs"

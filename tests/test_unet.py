@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from factorgan.discriminators import count_parameters
-from factorgan.unet import UNetGenerator
+from factorgan.nets.discriminators import count_parameters
+from factorgan.nets.unet import UNetGenerator
 
 
 @pytest.mark.parametrize("size", [16, 32])

@@ -10,9 +10,9 @@ import pandas as pd
 import torch
 import yaml
 
-from factorgan import checkpoint, runs
+from factorgan.runs import checkpoint
 
-# The columns that identify a run, in order; every metric follows, then `run_dir`.
+from factorgan.runs import directory as runs# The columns that identify a run, in order; every metric follows, then `run_dir`.
 ID_COLUMNS = ["experiment", "model", "paired", "lam", "seed", "name", "steps"]
 CONFIG = "config.yaml"
 

@@ -4,11 +4,11 @@ Metrics (names other tools rely on):
 
 - ``fid_top``, ``fid_bottom``: FID between the classifier's FC1 activations (50-d) of the
   generated and the real test top (bottom) digits; ``fid`` is their mean.
-- ``dependency``: mean |c_P − c_Q| over the 10×10 digit pairs (:mod:`factorgan.dependency`),
+- ``dependency``: mean |c_P − c_Q| over the 10×10 digit pairs (:mod:`factorgan.metrics.dependency`),
   real classes from the test labels, generated classes predicted by the classifier.
 - ``classifier_accuracy``: the classifier's accuracy on the test split's digits, in [0, 1].
 
-The classifier (:mod:`factorgan.mnist_classifier`) is trained on the training split's
+The classifier (:mod:`factorgan.metrics.mnist_classifier`) is trained on the training split's
 digits: the top digits of the training pairs, which are every training digit exactly
 once (``make_digit_pairs`` stacks each digit, in a random order, over a partner); the
 bottom digits are re-drawn partners and would count some digits twice.
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import torch
 
-from factorgan.datasets.base import DatasetError, PairedDataset, as_float
-from factorgan.dependency import dependency_metric
-from factorgan.fid import fid
-from factorgan.mnist_classifier import ClassifierSettings, MNISTClassifier, accuracy, load_or_train
-from factorgan.sample import DEFAULT_SEED, draw_samples
-from factorgan.trainer import Trainer
+from factorgan.data.in_memory import DatasetError, PairedDataset, as_float
+from factorgan.metrics.dependency import dependency_metric
+from factorgan.metrics.fid import fid
+from factorgan.metrics.mnist_classifier import ClassifierSettings, MNISTClassifier, accuracy, load_or_train
+from factorgan.cli.sample import DEFAULT_SEED, draw_samples
+from factorgan.training.loop import Trainer
 
 METRICS = ("fid_top", "fid_bottom", "fid", "dependency", "classifier_accuracy")
 
@@ -54,7 +54,7 @@ class PairedMNISTEvaluator:
     Args:
         num_samples: generated samples and test pairs for FID and dependency
             (None: the whole test split, 1,000 pairs for the embedded digits).
-        seed: seed of the generated samples' own noise (``factorgan.sample``'s default).
+        seed: seed of the generated samples' own noise (``factorgan.cli.sample``'s default).
         cache_dir: classifier cache (None: ``$FACTORGAN_CACHE`` or ``~/.cache/factorgan``).
         classifier_epochs / classifier_batch_size / classifier_lr / classifier_seed: how
             the classifier is trained (the paper: 20 epochs).

@@ -1,4 +1,4 @@
-"""Shared pieces of the run-level command lines (``factorgan.evaluate``, ``factorgan.sample``):
+"""Shared pieces of the run-level command lines (``factorgan.cli.evaluate``, ``factorgan.cli.sample``):
 ``key=value`` arguments and rebuilding a trainer from a finished run directory."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any, Callable
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from factorgan import checkpoint
-from factorgan.trainer import Trainer
+from factorgan.runs import checkpoint
+from factorgan.training.loop import Trainer
 
 
 class CliError(RuntimeError):
@@ -47,7 +47,7 @@ def run_config(run_dir: Path) -> DictConfig:
         near = sorted(p.name for p in run_dir.parent.iterdir() if p.is_dir()) if run_dir.parent.is_dir() else []
         hint = f"\n  directories in {run_dir.parent}: {', '.join(near)}" if near else ""
         raise CliError(
-            f"no run directory {run_dir} (a directory written by python -m factorgan.train, "
+            f"no run directory {run_dir} (a directory written by python -m factorgan.cli.train, "
             f"e.g. outputs/paired_mnist/factorgan/paired100_lam0.9_seed0){hint}"
         )
     path = run_dir / "config.yaml"
@@ -65,7 +65,7 @@ def load_run(run_dir: str | Path, checkpoint_name: str = checkpoint.LAST, device
 
     Returns the trainer (networks, data, config of the run) and the checkpoint's file name.
     """
-    from factorgan.train import build_trainer  # the one place objects are built from config
+    from factorgan.cli.train import build_trainer  # the one place objects are built from config
 
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
@@ -85,7 +85,7 @@ def load_run(run_dir: str | Path, checkpoint_name: str = checkpoint.LAST, device
 
 def main_guard(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None:
     """Run ``main`` and turn expected errors into a message and exit code 2 (no traceback)."""
-    from factorgan.train import expected_error
+    from factorgan.cli.train import expected_error
 
     try:
         main(sys.argv[1:] if argv is None else argv)

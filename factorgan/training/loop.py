@@ -14,13 +14,13 @@ from torch import Tensor, nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from factorgan import checkpoint
-from factorgan.cuda_graphs import make_step_runner
-from factorgan.combined import CombinedDiscriminator, RealBatch, combine
-from factorgan.datasets.base import PairedDataset
-from factorgan.losses import Objective
-from factorgan.samples import SampleWriter
-from factorgan.scalars import NonFiniteLossError, ScalarLog, check_finite
+from factorgan.runs import checkpoint
+from factorgan.training.cuda_graphs import make_step_runner
+from factorgan.method.discriminator import CombinedDiscriminator, RealBatch, combine
+from factorgan.data.in_memory import PairedDataset
+from factorgan.method.losses import Objective
+from factorgan.samples.grids import SampleWriter
+from factorgan.runs.scalars import NonFiniteLossError, ScalarLog, check_finite
 
 
 @dataclass
@@ -215,7 +215,7 @@ class Trainer:
     def record_metrics(self, metrics: dict[str, float], checkpoint_name: str = checkpoint.LAST) -> None:
         """Evaluation results to ``metrics.json``, TensorBoard scalars ``eval/<name>`` at
         the current step, and TensorBoard's HParams view (run settings -> metrics)."""
-        from factorgan import runs  # runs imports checkpoint only; no cycle at import time
+        from factorgan.runs import directory as runs# runs imports checkpoint only; no cycle at import time
 
         runs.write_metrics(self.run_dir, metrics, self.step, checkpoint_name)
         for name, value in metrics.items():

@@ -6,7 +6,7 @@ generated ones; its loss on data it has not trained on measures how hard that is
 - each run randomly splits the test (validation) split into a test-train partition (80%)
   and a test-test partition (the rest) (``split="ordered"``: the first 80 % in file order,
   as the official evaluation code does);
-- a :class:`~factorgan.discriminators.ConvDiscriminator` with half the paper's filters
+- a :class:`~factorgan.nets.discriminators.ConvDiscriminator` with half the paper's filters
   (16) is trained for 40 epochs on the test-train partition, each real minibatch paired
   with as many fresh generator samples, minimising :func:`ls_loss`;
 - the run's score is that loss on the whole test-test partition, against fresh samples.
@@ -25,8 +25,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from factorgan.datasets.base import as_float
-from factorgan.discriminators import ConvDiscriminator
+from factorgan.data.in_memory import as_float
+from factorgan.nets.discriminators import ConvDiscriminator
 
 
 def ls_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:

@@ -2,7 +2,7 @@
 
 Networks are built by factories that the model calls once per sub-discriminator with
 that sub-discriminator's input shape; spectral normalisation is applied by the model
-(:func:`factorgan.spectral_norm.apply_spectral_norm`) so every architecture gets it the same way.
+(:func:`factorgan.nets.spectral_norm.apply_spectral_norm`) so every architecture gets it the same way.
 """
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ class MLPDiscriminator(nn.Module):
     @staticmethod
     def stack(nets: Sequence[nn.Module]) -> nn.Module:
         """Several of these of one input shape as one batched network
-        ``(G, N, *in_shape) -> (G, N)`` (:class:`factorgan.stacked.StackedMLP`)."""
-        from factorgan.stacked import StackedMLP  # stacked imports spectral_norm only
+        ``(G, N, *in_shape) -> (G, N)`` (:class:`factorgan.nets.stacked.StackedMLP`)."""
+        from factorgan.nets.stacked import StackedMLP  # stacked imports spectral_norm only
 
         return StackedMLP(nets)
 

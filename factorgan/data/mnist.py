@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from factorgan.datasets.base import DatasetError, PairedDataset
-from factorgan.factorisation import Factorisation
+from factorgan.data.in_memory import DatasetError, PairedDataset
+from factorgan.method.factorisation import Factorisation
 
 EMBEDDED_TRAIN_PER_CLASS = 400
 IDX_FILES = {
@@ -139,7 +139,7 @@ def make_digit_pairs(
 
 def _to_tensor(pairs: np.ndarray) -> torch.Tensor:
     """uint8 ``(N, 56, 28)`` -> uint8 ``(N, 1, 56, 28)``: stored as pixel codes (a quarter
-    of float32's memory), decoded to [0, 1] per batch (:func:`~factorgan.datasets.base.as_float`)."""
+    of float32's memory), decoded to [0, 1] per batch (:func:`~factorgan.data.in_memory.as_float`)."""
     return torch.from_numpy(pairs).unsqueeze(1)
 
 

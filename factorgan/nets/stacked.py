@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from factorgan.spectral_norm import SNLinear, fp32_region, normalize
+from factorgan.nets.spectral_norm import SNLinear, fp32_region, normalize
 
 
 def _row_times(r: Tensor, m: Tensor) -> Tensor:
@@ -27,7 +27,7 @@ def _row_times(r: Tensor, m: Tensor) -> Tensor:
 class _StackedSNLinearFn(torch.autograd.Function):
     """y_g = x_g W_gᵀ / σ_g + b_g for precomputed σ_g = u_gᵀ W_g v_g, gradient through σ.
 
-    The batched form of :class:`factorgan.spectral_norm._SNLinearFn`.
+    The batched form of :class:`factorgan.nets.spectral_norm._SNLinearFn`.
     """
 
     @staticmethod
@@ -117,7 +117,7 @@ class StackedLinear(nn.Module):
 
 
 class StackedMLP(nn.Module):
-    """G :class:`factorgan.discriminators.MLPDiscriminator` networks of one input shape as
+    """G :class:`factorgan.nets.discriminators.MLPDiscriminator` networks of one input shape as
     one network: ``(G, N, *in_shape) -> (G, N)`` logits.
 
     Args:

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from factorgan.datasets.base import as_float
-from factorgan.datasets.cityscapes_labels import EVAL_LABELS, eval_palette, full_palette
+from factorgan.data.in_memory import as_float
+from factorgan.data.cityscapes_labels import EVAL_LABELS, eval_palette, full_palette
 
 
 def nearest_color(images: Tensor, colors: Tensor) -> Tensor:

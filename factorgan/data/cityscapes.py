@@ -1,7 +1,7 @@
 """Cityscapes scenes and colour segmentation maps in pix2pix's aligned layout.
 
 Layout (the pix2pix ``cityscapes.tar.gz`` archive, 2,975 train / 500 val files; read by
-:mod:`factorgan.datasets.aligned`)::
+:mod:`factorgan.data.aligned`)::
 
     <root>/cityscapes/train/*.jpg    each file: photo | colour map, side by side
     <root>/cityscapes/val/*.jpg
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from factorgan.datasets import aligned
-from factorgan.datasets.base import DatasetError, PairedDataset
-from factorgan.factorisation import Factorisation
+from factorgan.data import aligned
+from factorgan.data.in_memory import DatasetError, PairedDataset
+from factorgan.method.factorisation import Factorisation
 
 CITYSCAPES = aligned.AlignedLayout(
     name="cityscapes",

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from factorgan.datasets.base import DatasetError
+from factorgan.data.in_memory import DatasetError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 CACHE_DIR = ".cache"

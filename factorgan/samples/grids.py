@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from factorgan.datasets.base import PairedDataset, as_float
-from factorgan.images import channel_groups, displayable, image_grid, save_png
+from factorgan.data.in_memory import PairedDataset, as_float
+from factorgan.samples.images import channel_groups, displayable, image_grid, save_png
 
 
 def examples(data: PairedDataset, n: int) -> torch.Tensor:

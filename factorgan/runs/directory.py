@@ -8,9 +8,7 @@ from typing import Any
 
 import torch
 
-from factorgan import checkpoint
-
-# Keys that may change when a run is resumed (how long / how often, and where it runs).
+from factorgan.runs import checkpoint# Keys that may change when a run is resumed (how long / how often, and where it runs).
 RESUMABLE_CHANGES = (
     "resume",
     "device",

@@ -22,8 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from factorgan import checkpoint
-
+from factorgan.runs import checkpoint
 CACHE_ENV = "FACTORGAN_CACHE"
 # Bump when the architecture or training procedure changes: old cache files are ignored.
 VERSION = 1

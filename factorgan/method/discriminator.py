@@ -20,7 +20,7 @@ Real and fake go through a network in one forward pass (one spectral-norm power
 iteration per step instead of two, and half the kernel launches). With
 ``stack_same_shape``, networks of one stackable architecture and input shape (e.g. the
 MLP marginals of equal parts, or D_P and D_Q) are held as one batched network
-(:mod:`factorgan.stacked`) and run their terms in one pass; ``terms()`` still names
+(:mod:`factorgan.nets.stacked`) and run their terms in one pass; ``terms()`` still names
 every term.
 """
 from __future__ import annotations
@@ -33,10 +33,10 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from factorgan.discriminators import DiscriminatorFactory
-from factorgan.spectral_norm import apply_spectral_norm
-from factorgan.factorisation import Factorisation
-from factorgan.losses import discriminator_bce_and_accuracy
+from factorgan.nets.discriminators import DiscriminatorFactory
+from factorgan.nets.spectral_norm import apply_spectral_norm
+from factorgan.method.factorisation import Factorisation
+from factorgan.method.losses import discriminator_bce_and_accuracy
 
 # Sign of each term in the combined logit; any term not listed counts +1.
 TERM_SIGNS: dict[str, float] = {"dep_q": -1.0}

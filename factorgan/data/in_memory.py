@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from factorgan.factorisation import Factorisation
+from factorgan.method.factorisation import Factorisation
 
 
 def as_float(x: Tensor) -> Tensor:

@@ -22,11 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from factorgan.combined import CombinedDiscriminator, RealBatch, TermLoss
-from factorgan.datasets.base import as_float
-from factorgan.discriminators import DiscriminatorFactory
-from factorgan.factorisation import Factorisation
-from factorgan.trainer import Trainer
+from factorgan.method.discriminator import CombinedDiscriminator, RealBatch, TermLoss
+from factorgan.data.in_memory import as_float
+from factorgan.nets.discriminators import DiscriminatorFactory
+from factorgan.method.factorisation import Factorisation
+from factorgan.training.loop import Trainer
 
 DOMAIN_A, DOMAIN_B = 0, 1
 

@@ -1,6 +1,6 @@
 """Image pairs generated jointly from noise (paper section 4.2): Cityscapes photo | map
 and Edges2Shoes edge map | shoe photo, both in pix2pix's aligned layout
-(:mod:`factorgan.datasets.aligned`).
+(:mod:`factorgan.data.aligned`).
 
 A sample is the two images stacked along channels, ``(C_A + C_B, size, size)``: 3 + 3
 for Cityscapes, 1 + 3 for Edges2Shoes (edge maps are greyscale). The two images are the
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from factorgan.datasets import aligned
-from factorgan.datasets.base import DatasetError, PairedDataset
-from factorgan.datasets.cityscapes import CITYSCAPES
-from factorgan.factorisation import Factorisation
+from factorgan.data import aligned
+from factorgan.data.in_memory import DatasetError, PairedDataset
+from factorgan.data.cityscapes import CITYSCAPES
+from factorgan.method.factorisation import Factorisation
 
 EDGES2SHOES = aligned.AlignedLayout(
     name="edges2shoes",

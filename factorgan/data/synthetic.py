@@ -6,8 +6,8 @@ from typing import Sequence
 
 import torch
 
-from factorgan.datasets.base import PairedDataset
-from factorgan.factorisation import Factorisation
+from factorgan.data.in_memory import PairedDataset
+from factorgan.method.factorisation import Factorisation
 
 
 def random_parts(

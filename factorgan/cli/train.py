@@ -1,0 +1,193 @@
+"""Hydra entry point: ``python -m factorgan.cli.train [experiment=...] [key=value ...]``.
+
+This is the one place objects are built from the config; library code takes typed
+arguments.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from factorgan.runs import directory as runs
+
+from factorgan.runs import threads
+from factorgan.data.in_memory import DatasetError, PairedCountError
+from factorgan.runs.scalars import NonFiniteLossError
+from factorgan.training.loop import Schedule, Trainer
+
+OmegaConf.register_new_resolver("run_path", runs.run_path, replace=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name} was asked for but CUDA is not available; use device=cpu")
+    return device
+
+
+def compiled(net: torch.nn.Module, on: bool) -> torch.nn.Module:
+    """``net`` with its forward compiled by ``torch.compile`` when ``on`` (in place, so
+    parameter names and checkpoints stay those of the plain network); returns ``net``."""
+    if on:
+        net.compile()
+    return net
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
+    """Instantiate data, networks, objective and optimisers from a composed config."""
+    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    device = resolve_device(cfg.device)
+    # Convolutions run in NHWC ("channels last") when asked: the same maths, a faster
+    # layout for oneDNN (CPU) and cuDNN (tensor cores).
+    memory_format = torch.channels_last if cfg.get("channels_last", False) else torch.preserve_format
+    compile_nets = bool(cfg.get("compile", False))
+    torch.manual_seed(cfg.seed)  # network initialisation
+    data = instantiate(cfg.dataset).to(device, memory_format=memory_format)
+
+    def make_generator(out_shape: Any, cond_shape: Any) -> torch.nn.Module:
+        net = instantiate(cfg.generator, out_shape=out_shape, cond_shape=cond_shape)
+        return compiled(net.to(device, memory_format=memory_format), compile_nets)
+
+    generator = make_generator(out_shape=data.output_shape, cond_shape=data.input_shape)
+    discriminator = instantiate(
+        cfg.model.discriminator,
+        make_net=instantiate(cfg.discriminator),
+        sample_shape=data.sample_shape,
+        factorisation=data.factorisation,
+        input_parts=data.input_parts,
+    ).to(device, memory_format=memory_format)
+    for net in discriminator.nets.values():
+        compiled(net, compile_nets)
+    kwargs: dict[str, Any] = dict(
+        generator=generator,
+        discriminator=discriminator,
+        data=data,
+        objective=instantiate(cfg.loss),
+        make_optimizer=instantiate(cfg.optimizer),
+        schedule=Schedule(**cfg.trainer),
+        run_dir=run_dir,
+        seed=cfg.seed,
+        generator_inputs_paired_only=cfg.model.generator_inputs == "paired",
+        config=config,
+    )
+    if cfg.model.get("trainer") is None:
+        trainer = Trainer(**kwargs)
+    else:
+        # A model that trains more networks (CycleGAN) names its Trainer subclass; it
+        # builds any further generator with the configured architecture.
+        trainer = instantiate(cfg.model.trainer)(**kwargs, make_generator=make_generator)
+    if cfg.get("samples") is not None:  # a sample-grid writer other than the default
+        trainer.samples = instantiate(cfg.samples)(
+            run_dir=run_dir, generator=trainer.G, data=data, seed=cfg.seed
+        )
+    return trainer
+
+
+def tensorboard_root(run_dir: Path, run_path: str) -> Path:
+    """The folder above all runs (``outputs/``) when ``run_dir`` ends in the standard
+    run path, so TensorBoard shows every run side by side; else the run itself."""
+    depth = len(Path(run_path).parts)
+    if run_dir.parts[-depth:] == Path(run_path).parts:
+        return run_dir.parents[depth - 1]
+    return run_dir
+
+
+def train(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> Trainer | None:
+    """Start or resume the run in ``run_dir`` and train it to ``trainer.max_steps``.
+
+    ``multirun``: part of a sweep, where ``on_existing=auto`` skips finished runs and
+    resumes unfinished ones (returns None for a skipped run).
+    """
+    config = OmegaConf.to_container(cfg, resolve=True)
+    policy = runs.on_existing_policy(cfg.get("on_existing", "auto"), multirun)
+    plan = runs.plan_run(
+        run_dir, config, cfg.resume, policy, needs_metrics=cfg.get("evaluation") is not None  # type: ignore[arg-type]
+    )
+    if plan.action == "skip":
+        print(f"Skipping {run_dir}: {plan.reason}")
+        return None
+    resume_from = plan.checkpoint
+    trainer = build_trainer(cfg, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume_from is not None:
+        trainer.load_state_dict(torch.load(resume_from, map_location=trainer.device, weights_only=False))
+        print(f"Resuming {run_dir} from step {trainer.step}")
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    runs.write_metrics_placeholder(run_dir)
+    logdir = tensorboard_root(run_dir, cfg.run_path)
+    print(f"Run directory: {run_dir}")
+    print(f"  data: {trainer.data}")
+    print(f"  device: {trainer.device}; watch with: tensorboard --logdir {logdir}")
+    trainer.fit()
+    if cfg.get("evaluation") is not None:
+        # The evaluator is any callable Trainer -> {metric: value} (config `evaluation`).
+        evaluator = instantiate(cfg.evaluation)
+        metrics = evaluator(trainer)
+        trainer.record_metrics(metrics)
+        print("Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    print(f"Finished at step {trainer.step}. Run directory: {run_dir}")
+    print(f"  samples: {run_dir / 'samples' / 'latest.png'}")
+    print(f"  TensorBoard: tensorboard --logdir {logdir}")
+    return trainer
+
+
+EXPECTED_ERRORS = (runs.RunError, DatasetError, NonFiniteLossError, threads.ThreadsError)
+
+
+def expected_error(err: BaseException) -> BaseException | None:
+    """The user-facing error behind ``err`` (Hydra wraps errors raised while it
+    instantiates objects), or None for a genuine bug."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, EXPECTED_ERRORS):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+def main(cfg: DictConfig) -> None:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        n_threads = threads.configure_threads(cfg.get("threads", "auto"), hydra_cfg.launcher if multirun else None)
+        print(f"CPU threads: {n_threads}")
+        train(cfg, run_dir, multirun)
+    except Exception as raised:
+        err = expected_error(raised)
+        if err is None:
+            raise
+        if multirun and isinstance(err, PairedCountError):
+            # A sweep's grid may go past a small dataset: skip that point, not the sweep.
+            print(f"Skipping {run_dir}: {err}")
+            return
+        # Expected failures: a clear message and exit code, no traceback.
+        print(f"error: {err}", file=sys.stderr)
+        if isinstance(err, NonFiniteLossError):
+            print(
+                f"The last good checkpoint is kept in {run_dir / 'checkpoints'}; lower the "
+                "learning rate or change the objective, then resume=true.",
+                file=sys.stderr,
+            )
+        if multirun:
+            print("The sweep's other runs go on; run the same sweep again to retry this one "
+                  "(finished runs are skipped).", file=sys.stderr)
+            raise  # Hydra marks this job failed; the sweep's other jobs still run
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
