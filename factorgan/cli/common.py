@@ -1,4 +1,4 @@
-"""Shared pieces of the run-level command lines (``factorgan.cli.evaluate``, ``factorgan.cli.sample``):
+"""Shared pieces of the run-level command lines (``python -m factorgan.evaluate``, ``python -m factorgan.sample``):
 ``key=value`` arguments and rebuilding a trainer from a finished run directory."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from factorgan.runs import checkpoint
+from factorgan.runs.compat import upgrade_config
 from factorgan.training.loop import Trainer
 
 
@@ -47,13 +48,13 @@ def run_config(run_dir: Path) -> DictConfig:
         near = sorted(p.name for p in run_dir.parent.iterdir() if p.is_dir()) if run_dir.parent.is_dir() else []
         hint = f"\n  directories in {run_dir.parent}: {', '.join(near)}" if near else ""
         raise CliError(
-            f"no run directory {run_dir} (a directory written by python -m factorgan.cli.train, "
+            f"no run directory {run_dir} (a directory written by python -m factorgan.train, "
             f"e.g. outputs/paired_mnist/factorgan/paired100_lam0.9_seed0){hint}"
         )
     path = run_dir / "config.yaml"
     if not path.exists():
         raise CliError(f"{run_dir} is not a run directory: it has no config.yaml")
-    return OmegaConf.create(yaml.safe_load(path.read_text()))
+    return OmegaConf.create(upgrade_config(yaml.safe_load(path.read_text()) or {}))
 
 
 def available_checkpoints(run_dir: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """Evaluate a finished (or running) run's checkpoint with the run's configured evaluator.
 
-    python -m factorgan.cli.evaluate run=<run dir> [checkpoint=last] [device=auto]
+    python -m factorgan.evaluate run=<run dir> [checkpoint=last] [device=auto]
                                  [evaluation.<key>=<value> ...]
 
 Rebuilds the run from its ``config.yaml``, loads ``checkpoints/<checkpoint>.pt``
@@ -54,7 +54,7 @@ def main(argv: list[str]) -> dict[str, float]:
     overrides = [f"{k}={v}" for k, v in args.items() if k.startswith("evaluation.")]
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
     evaluator: Any = instantiate(cfg.evaluation)
-    metrics = evaluator(trainer)
+    metrics = evaluator(trainer.G, trainer.data)
     trainer.record_metrics(metrics, ckpt)
     print(f"{args['run']} ({ckpt}, step {trainer.step}): "
           + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))

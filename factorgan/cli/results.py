@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from factorgan.results.collect import ID_COLUMNS, collect
+from factorgan.results.collect import collect, id_columns
 from factorgan.results.figures import figure_stem, metric_figure, save_figure
 
 CSV = "results.csv"
 
 
-def metric_columns(columns: list[str]) -> list[str]:
-    return [c for c in columns if c not in (*ID_COLUMNS, "run_dir")]
+def metric_columns(table: pd.DataFrame) -> list[str]:
+    ids = set(id_columns(table))
+    return [c for c in table.columns if c not in ids and c != "run_dir"]
 
 
 def write_results(root: Path, out: Path, scalars: Sequence[str] = ()) -> tuple[pd.DataFrame, Path, list[Path]]:
@@ -33,7 +34,7 @@ def write_results(root: Path, out: Path, scalars: Sequence[str] = ()) -> tuple[p
     table.to_csv(csv_path, index=False)
     figures: list[Path] = []
     for experiment in sorted(table["experiment"].dropna().unique()):
-        for metric in metric_columns(list(table.columns)):
+        for metric in metric_columns(table):
             fig = metric_figure(table, experiment, metric)
             if fig is not None:
                 figures += save_figure(fig, out, figure_stem(experiment, metric))

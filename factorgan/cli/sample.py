@@ -1,6 +1,6 @@
 """Write generated samples of a run to an ``.npz`` file.
 
-    python -m factorgan.cli.sample run=<run dir> [n=2000] [out=samples.npz] [seed=1234]
+    python -m factorgan.sample run=<run dir> [n=2000] [out=samples.npz] [seed=1234]
                                [checkpoint=last] [device=auto] [overwrite=false]
 
 Writes key ``samples``: float32 ``(n, C, H, W)`` in [0, 1] (for PairedMNIST ``(n, 1, 56, 28)``,
@@ -17,50 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from factorgan.runs import checkpoint
 from factorgan.cli.common import CliError, load_run, main_guard, parse_args
-from factorgan.data.in_memory import as_float
 from factorgan.samples.images import channel_groups, displayable, image_grid, save_png
-from factorgan.training.loop import Trainer
-
-DEFAULT_SEED = 1234
-
-
-@torch.no_grad()
-def draw_samples(trainer: Trainer, n: int, seed: int = DEFAULT_SEED, batch_size: int = 500) -> Tensor:
-    """``n`` fresh joint samples ``(n, *sample_shape)`` in [0, 1], float32 on the CPU.
-
-    Uses a private generator seeded by ``seed``: the training RNG is not touched, and the
-    generator runs in eval mode.
-    """
-    if n < 1:
-        raise CliError(f"n={n} must be ≥ 1")
-    G, data = trainer.G, trainer.data
-    rng = torch.Generator(trainer.device).manual_seed(int(seed))
-    pool = None
-    if data.input_parts:
-        source = data.test if len(data.test) else data.train
-        pool = as_float(data.split_inputs(source)[0])  # only the inputs become float
-    was_training = G.training
-    G.eval()
-    out = []
-    try:
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            z = torch.rand(m, G.noise_dim, generator=rng, device=trainer.device) * 2 - 1
-            if pool is None:
-                x = G(z)
-            else:
-                cond = pool[torch.arange(start, start + m) % len(pool)].to(trainer.device)
-                x = data.join_inputs(cond, G(z, cond))
-            out.append(x.float().clamp(0, 1).cpu())
-    finally:
-        G.train(was_training)
-    return torch.cat(out)
-
+from factorgan.samples.generate import DEFAULT_SEED, draw_samples
 
 def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, **meta: object) -> Path:
     """``samples`` (N, C, H, W) -> ``path`` (key ``samples``) and a grid preview ``path.png``
@@ -90,7 +52,9 @@ def main(argv: list[str]) -> Path:
     except ValueError as err:
         raise CliError(f"n and seed must be integers: {err}") from None
     trainer, ckpt = load_run(args["run"], args["checkpoint"], args.get("device"))
-    samples = draw_samples(trainer, n, seed)
+    if n < 1:
+        raise CliError(f"n={n} must be ≥ 1")
+    samples = draw_samples(trainer.G, trainer.data, n, seed)
     f = trainer.data.factorisation
     write_npz(out, samples, channel_groups(f.sizes, f.dim), seed=seed, step=trainer.step, checkpoint=ckpt)
     print(f"Wrote {n} samples {tuple(samples.shape[1:])} of {args['run']} ({ckpt}, step "

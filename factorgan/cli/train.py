@@ -1,4 +1,4 @@
-"""Hydra entry point: ``python -m factorgan.cli.train [experiment=...] [key=value ...]``.
+"""Hydra entry point: ``python -m factorgan.train [experiment=...] [key=value ...]``.
 
 This is the one place objects are built from the config; library code takes typed
 arguments.
@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from factorgan.runs import directory as runs
+from factorgan.runs import metrics as run_metrics
 
 from factorgan.runs import threads
 from factorgan.data.in_memory import DatasetError, PairedCountError
@@ -70,7 +71,12 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
     ).to(device, memory_format=memory_format)
     for net in discriminator.nets.values():
         compiled(net, compile_nets)
-    kwargs: dict[str, Any] = dict(
+    steps = None  # GAN / FactorGAN's steps
+    if cfg.model.get("steps") is not None:
+        # A variant with steps of its own (CycleGAN) builds any further generator with the
+        # configured architecture.
+        steps = instantiate(cfg.model.steps)(make_generator=make_generator, data=data)
+    trainer = Trainer(
         generator=generator,
         discriminator=discriminator,
         data=data,
@@ -81,13 +87,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
         seed=cfg.seed,
         generator_inputs_paired_only=cfg.model.generator_inputs == "paired",
         config=config,
+        steps=steps,
     )
-    if cfg.model.get("trainer") is None:
-        trainer = Trainer(**kwargs)
-    else:
-        # A model that trains more networks (CycleGAN) names its Trainer subclass; it
-        # builds any further generator with the configured architecture.
-        trainer = instantiate(cfg.model.trainer)(**kwargs, make_generator=make_generator)
     if cfg.get("samples") is not None:  # a sample-grid writer other than the default
         trainer.samples = instantiate(cfg.samples)(
             run_dir=run_dir, generator=trainer.G, data=data, seed=cfg.seed
@@ -104,12 +105,14 @@ def tensorboard_root(run_dir: Path, run_path: str) -> Path:
     return run_dir
 
 
-def train(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> Trainer | None:
-    """Start or resume the run in ``run_dir`` and train it to ``trainer.max_steps``.
+def train(cfg: DictConfig, run_dir: str | Path | None = None, multirun: bool = False) -> Trainer | None:
+    """Start or resume the run in ``run_dir`` (default ``outputs/<run_path>``) and train it
+    to ``trainer.max_steps``, then evaluate it when the config has an ``evaluation``.
 
     ``multirun``: part of a sweep, where ``on_existing=auto`` skips finished runs and
     resumes unfinished ones (returns None for a skipped run).
     """
+    run_dir = Path("outputs") / str(cfg.run_path) if run_dir is None else Path(run_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     policy = runs.on_existing_policy(cfg.get("on_existing", "auto"), multirun)
     plan = runs.plan_run(
@@ -125,16 +128,16 @@ def train(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> Trainer | N
         trainer.load_state_dict(torch.load(resume_from, map_location=trainer.device, weights_only=False))
         print(f"Resuming {run_dir} from step {trainer.step}")
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    runs.write_metrics_placeholder(run_dir)
+    run_metrics.write_metrics_placeholder(run_dir)
     logdir = tensorboard_root(run_dir, cfg.run_path)
     print(f"Run directory: {run_dir}")
     print(f"  data: {trainer.data}")
     print(f"  device: {trainer.device}; watch with: tensorboard --logdir {logdir}")
     trainer.fit()
     if cfg.get("evaluation") is not None:
-        # The evaluator is any callable Trainer -> {metric: value} (config `evaluation`).
+        # The evaluator is any callable (generator, data) -> {metric: value} (config `evaluation`).
         evaluator = instantiate(cfg.evaluation)
-        metrics = evaluator(trainer)
+        metrics = evaluator(trainer.G, trainer.data)
         trainer.record_metrics(metrics)
         print("Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     print(f"Finished at step {trainer.step}. Run directory: {run_dir}")

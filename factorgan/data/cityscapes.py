@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from factorgan.data import aligned
-from factorgan.data.in_memory import DatasetError, PairedDataset
+from factorgan.data.in_memory import DatasetError, InMemoryData
 from factorgan.method.factorisation import Factorisation
 
 CITYSCAPES = aligned.AlignedLayout(
@@ -48,8 +48,8 @@ def load_split(root: str | Path, split: str, size: int = 128, cache: bool = True
     return aligned.load_split(root, split, CITYSCAPES, size, cache)
 
 
-def cityscapes(paired: int, root: str = "data", size: int = 128, cache: bool = True) -> PairedDataset:
-    """Cityscapes segmentation as a conditional :class:`PairedDataset`.
+def cityscapes(paired: int, root: str = "data", size: int = 128, cache: bool = True) -> InMemoryData:
+    """Cityscapes segmentation as a conditional :class:`InMemoryData`.
 
     Samples are ``(6, size, size)``: scene (generator input, part 0) | colour map
     (part 1), ``Factorisation(dim=0, sizes=[3, 3])``, ``input_parts=1``. The test set is
@@ -61,7 +61,7 @@ def cityscapes(paired: int, root: str = "data", size: int = 128, cache: bool = T
     # instead of 1.17 GB in float32.
     train = load_split(root, "train", size, cache)
     test = load_split(root, "val", size, cache)
-    return PairedDataset(
+    return InMemoryData(
         train=train,
         test=test,
         factorisation=Factorisation(dim=0, sizes=[3, 3]),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from factorgan.data import aligned
-from factorgan.data.in_memory import DatasetError, PairedDataset
+from factorgan.data.in_memory import DatasetError, InMemoryData
 from factorgan.data.cityscapes import CITYSCAPES
 from factorgan.method.factorisation import Factorisation
 
@@ -25,14 +25,14 @@ EDGES2SHOES = aligned.AlignedLayout(
 )
 
 
-def aligned_pairs(layout: aligned.AlignedLayout, paired: int, root: str, size: int, cache: bool) -> PairedDataset:
-    """An unconditional :class:`PairedDataset` of ``layout``'s image pairs at ``size``."""
+def aligned_pairs(layout: aligned.AlignedLayout, paired: int, root: str, size: int, cache: bool) -> InMemoryData:
+    """An unconditional :class:`InMemoryData` of ``layout``'s image pairs at ``size``."""
     if size < 8:
         raise DatasetError(f"dataset.size={size}: image pairs need a side of at least 8 pixels")
     # uint8, decoded per batch: Edges2Shoes' 49,825 pairs at 64 px take 0.82 GB, not 3.3.
     train = aligned.load_split(root, "train", layout, size, cache)
     test = aligned.load_split(root, "val", layout, size, cache)
-    return PairedDataset(
+    return InMemoryData(
         train=train,
         test=test,
         factorisation=Factorisation(dim=0, sizes=list(layout.channels)),
@@ -42,11 +42,11 @@ def aligned_pairs(layout: aligned.AlignedLayout, paired: int, root: str, size: i
     )
 
 
-def cityscapes_pairs(paired: int, root: str = "data", size: int = 64, cache: bool = True) -> PairedDataset:
+def cityscapes_pairs(paired: int, root: str = "data", size: int = 64, cache: bool = True) -> InMemoryData:
     """Cityscapes photo | colour map pairs, ``(6, size, size)``, parts ``[3, 3]``."""
     return aligned_pairs(CITYSCAPES, paired, root, size, cache)
 
 
-def edges2shoes(paired: int, root: str = "data", size: int = 64, cache: bool = True) -> PairedDataset:
+def edges2shoes(paired: int, root: str = "data", size: int = 64, cache: bool = True) -> InMemoryData:
     """Edges2Shoes edge map | shoe photo pairs, ``(4, size, size)``, parts ``[1, 3]``."""
     return aligned_pairs(EDGES2SHOES, paired, root, size, cache)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from factorgan.data.in_memory import DatasetError, PairedDataset
+from factorgan.data.in_memory import DatasetError, InMemoryData
 from factorgan.method.factorisation import Factorisation
 
 EMBEDDED_TRAIN_PER_CLASS = 400
@@ -151,7 +151,7 @@ def paired_mnist(
     download: bool = False,
     seed: int = 0,
     conditional: bool = False,
-) -> PairedDataset:
+) -> InMemoryData:
     """PairedMNIST: samples ``(1, 56, 28)`` (top digit | bottom digit), K = 2 row parts.
 
     Args:
@@ -172,7 +172,7 @@ def paired_mnist(
     rng = np.random.default_rng(seed)
     train_pairs, train_labels = make_digit_pairs(*train, lam=lam, rng=rng)
     test_pairs, test_labels = make_digit_pairs(*test, lam=lam, rng=rng)
-    return PairedDataset(
+    return InMemoryData(
         train=_to_tensor(train_pairs),
         test=_to_tensor(test_pairs),
         factorisation=Factorisation(dim=1, sizes=[28, 28]),

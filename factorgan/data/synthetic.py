@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch
 
-from factorgan.data.in_memory import PairedDataset
+from factorgan.data.in_memory import InMemoryData
 from factorgan.method.factorisation import Factorisation
 
 
@@ -20,7 +20,7 @@ def random_parts(
     input_parts: int = 0,
     seed: int = 0,
     uint8: bool = False,
-) -> PairedDataset:
+) -> InMemoryData:
     """Uniform [0, 1] samples ``(n_train, *sample_shape)`` cut into ``sizes`` along ``dim``.
 
     Example: PairedMNIST's shapes are ``sample_shape=(1, 56, 28), dim=1, sizes=(28, 28)``;
@@ -35,7 +35,7 @@ def random_parts(
     else:
         train = torch.rand((n_train, *shape), generator=g)
         test = torch.rand((n_test, *shape), generator=g)
-    return PairedDataset(
+    return InMemoryData(
         train, test, Factorisation(dim, sizes), paired=paired, input_parts=input_parts,
         name=f"random{list(shape)}",
     )

@@ -17,23 +17,24 @@ from __future__ import annotations
 
 import torch
 
-from factorgan.data.in_memory import DatasetError, PairedDataset, as_float
+from torch import nn
+
+from factorgan.data.interface import TEST, TRAIN, DatasetError, TrainingData
 from factorgan.metrics.dependency import dependency_metric
 from factorgan.metrics.fid import fid
 from factorgan.metrics.mnist_classifier import ClassifierSettings, MNISTClassifier, accuracy, load_or_train
-from factorgan.cli.sample import DEFAULT_SEED, draw_samples
-from factorgan.training.loop import Trainer
+from factorgan.samples.generate import DEFAULT_SEED, draw_samples
 
 METRICS = ("fid_top", "fid_bottom", "fid", "dependency", "classifier_accuracy")
 
 
-def digits(data: PairedDataset, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def digits(data: TrainingData, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Top and bottom digits ``(N, 1, 28, 28)`` of pairs ``(N, 1, 56, 28)``."""
     top, bottom = data.factorisation.split(pairs)
     return top, bottom
 
 
-def check_paired_mnist(data: PairedDataset) -> None:
+def check_paired_mnist(data: TrainingData) -> None:
     """PairedMNIST-shaped data with labelled train and test splits, or a clear error."""
     f = data.factorisation
     if data.sample_shape != (1, 56, 28) or f.dim != 1 or f.sizes != [28, 28]:
@@ -41,7 +42,7 @@ def check_paired_mnist(data: PairedDataset) -> None:
             f"PairedMNISTEvaluator needs (1, 56, 28) samples cut into two 28-row digits; "
             f"{data.name} has {data.sample_shape} cut {f}. Use it with experiment=paired_mnist."
         )
-    if data.train_labels is None or data.test_labels is None or len(data.test) < 2:
+    if data.labels(TRAIN) is None or data.labels(TEST) is None or data.num_samples(TEST) < 2:
         raise DatasetError(
             f"PairedMNISTEvaluator needs the digit classes of a labelled train and test split "
             f"(as PairedMNIST has); {data.name} has none"
@@ -49,12 +50,12 @@ def check_paired_mnist(data: PairedDataset) -> None:
 
 
 class PairedMNISTEvaluator:
-    """Callable ``Trainer -> {metric: value}`` for PairedMNIST runs.
+    """Callable ``(generator, data) -> {metric: value}`` for PairedMNIST runs.
 
     Args:
         num_samples: generated samples and test pairs for FID and dependency
             (None: the whole test split, 1,000 pairs for the embedded digits).
-        seed: seed of the generated samples' own noise (``factorgan.cli.sample``'s default).
+        seed: seed of the generated samples' own noise (``python -m factorgan.sample``'s default).
         cache_dir: classifier cache (None: ``$FACTORGAN_CACHE`` or ``~/.cache/factorgan``).
         classifier_epochs / classifier_batch_size / classifier_lr / classifier_seed: how
             the classifier is trained (the paper: 20 epochs).
@@ -80,22 +81,22 @@ class PairedMNISTEvaluator:
         self.settings = ClassifierSettings(classifier_epochs, classifier_batch_size, classifier_lr, classifier_seed)
         self.progress = progress
 
-    def classifier(self, data: PairedDataset) -> MNISTClassifier:
+    def classifier(self, data: TrainingData) -> MNISTClassifier:
         """The cached (or freshly trained) classifier for ``data``'s training digits."""
-        top = as_float(digits(data, data.train)[0])  # only the digits the classifier trains on
-        model, path, hit = load_or_train(top, data.train_labels[:, 0].to(top.device),
+        every = torch.arange(data.num_samples(TRAIN), device=data.device)
+        top = digits(data, data.samples(TRAIN, every))[0]  # only the digits the classifier trains on
+        model, path, hit = load_or_train(top, data.labels(TRAIN)[:, 0].to(top.device),
                                          self.settings, self.cache_dir, self.progress)
         print(f"MNIST classifier: {'cached' if hit else 'trained and cached'} in {path}")
         return model
 
     @torch.no_grad()
-    def __call__(self, trainer: Trainer) -> dict[str, float]:
-        data = trainer.data
+    def __call__(self, G: nn.Module, data: TrainingData) -> dict[str, float]:
         check_paired_mnist(data)
         model = self.classifier(data)
         device = next(model.parameters()).device
-        test = as_float(data.test.to(device))
-        test_labels = data.test_labels.to(device)
+        test = data.samples(TEST, torch.arange(data.num_samples(TEST), device=data.device)).to(device)
+        test_labels = data.labels(TEST).to(device)
         test_top, test_bottom = digits(data, test)
         # Every test digit once: the test pairs' top digits (as for the training split).
         acc = accuracy(model, test_top, test_labels[:, 0])
@@ -103,7 +104,7 @@ class PairedMNISTEvaluator:
 
         n = self.num_samples or len(test)
         m = min(n, len(test))  # real test pairs used: at most the whole split
-        fake = draw_samples(trainer, n, self.seed).to(device)
+        fake = draw_samples(G, data, n, self.seed).to(device)
         fake_top, fake_bottom = digits(data, fake)
         metrics = {
             "fid_top": fid(model.extract(fake_top), model.extract(test_top[:m])),

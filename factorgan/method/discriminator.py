@@ -1,22 +1,12 @@
-"""The discriminator the generator trains against, and the one place its logit is made.
+"""The combined discriminator: sub-discriminator networks held per :class:`Term`, and
+the one place their logits become the logit the generator trains against.
 
-Every model variant is a set of named sub-discriminators (*terms*), each a network that
-outputs a logit, and :func:`combine` turns their logits into the combined logit
+``terms(x)`` is each term's logit on joint samples (TensorBoard shows every one),
+``forward(x)`` the combined logit Σ sign · d_term (:func:`factorgan.method.terms.combine`;
+d_C = d_P − d_Q + Σ_i d_i for FactorGAN), and ``losses(real, fake)`` trains every term
+with the ordinary BCE GAN loss on the real and fake rows its :class:`Term` names.
 
-    d_C(x) = d_P(x) − d_Q(x) + Σ_i d_i(x_i)                 (FactorGAN, Theorem 1)
-
-(the GAN baseline has the single term ``joint``). ``terms(x)`` exposes every part so
-TensorBoard can show each one. ``losses(real, fake)`` trains every term with the ordinary
-BCE GAN loss on its own real/fake inputs (METHOD.md's table):
-
-| term        | real (label 1)                 | fake (label 0)                         |
-|-------------|--------------------------------|----------------------------------------|
-| marginal_i  | part i of any training sample  | part i of the generator batch          |
-| dep_p       | a paired (joint) real batch    | the same batch, parts shuffled         |
-| dep_q       | the generator batch            | the same batch, parts shuffled         |
-| joint (GAN) | a paired (joint) real batch    | the generator batch                    |
-
-Real and fake go through a network in one forward pass (one spectral-norm power
+Real and fake rows go through a network in one forward pass (one spectral-norm power
 iteration per step instead of two, and half the kernel launches). With
 ``stack_same_shape``, networks of one stackable architecture and input shape (e.g. the
 MLP marginals of equal parts, or D_P and D_Q) are held as one batched network
@@ -25,42 +15,25 @@ every term.
 """
 from __future__ import annotations
 
-import abc
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from factorgan.nets.discriminators import DiscriminatorFactory
-from factorgan.nets.spectral_norm import apply_spectral_norm
 from factorgan.method.factorisation import Factorisation
 from factorgan.method.losses import discriminator_bce_and_accuracy
-
-# Sign of each term in the combined logit; any term not listed counts +1.
-TERM_SIGNS: dict[str, float] = {"dep_q": -1.0}
-
-
-def combine(terms: dict[str, Tensor]) -> Tensor:
-    """Combined logit from the terms' logits (each ``(N,)``): Σ sign(name) · d_name,
-    in fp32 whatever precision the terms came in."""
-    total: Tensor | None = None
-    for name, logit in terms.items():
-        logit = logit.float()
-        signed = -logit if TERM_SIGNS.get(name, 1.0) < 0 else logit
-        total = signed if total is None else total + signed
-    if total is None:
-        raise ValueError("a discriminator needs at least one term")
-    return total
+from factorgan.method.terms import GENERATED, PAIRED, PART, Batch, Term, combine, input_shape
+from factorgan.nets.spectral_norm import apply_spectral_norm
 
 
 @dataclass
 class RealBatch:
     """Real data for one discriminator step.
 
-    ``paired``: ``(N, *sample_shape)`` joint samples from the paired subset, or None when
-    no term needs them; ``parts``: part index -> ``(N, *part_shape)`` isolated real parts.
+    ``paired``: ``(N, *sample_shape)`` complete samples, or None when no term needs them;
+    ``parts``: part index -> ``(N, *part_shape)`` isolated real observations of that part.
     """
 
     paired: Tensor | None = None
@@ -78,28 +51,73 @@ def real_fake(real: Tensor, fake: Tensor) -> Tensor:
     return torch.cat([real, fake], dim=0)
 
 
-class CombinedDiscriminator(nn.Module, abc.ABC):
-    """Base class: named sub-discriminator networks in ``self.nets``.
+class CombinedDiscriminator(nn.Module):
+    """Sub-discriminator networks, one per term, and their combined logit.
 
-    Subclasses say which real data they need (``needs_paired``, ``marginal_parts``) and
-    how each term is trained (``losses``).
+    Args:
+        terms: the sub-discriminators (:mod:`factorgan.method.terms`), in the order their
+            logits are summed.
+        nets: term name -> network mapping its input batch ``(N, *in_shape)`` to logits
+            ``(N,)``; networks are registered in the terms' order.
+        factorisation: how a joint sample splits into parts (the terms' views and shuffles).
+        sample_shape: shape of one joint sample (no batch dim).
+        spectral_norm: spectral-normalise every ``nn.Linear`` / ``nn.Conv2d`` of ``nets``.
+        stack_same_shape: hold networks of one stackable architecture (a class with a
+            ``stack`` method) and input shape as one batched network (same maths).
     """
 
-    needs_paired: bool = True
-    marginal_parts: tuple[int, ...] = ()
-
-    def __init__(self, spectral_norm: bool) -> None:
+    def __init__(
+        self,
+        terms: Sequence[Term],
+        nets: Mapping[str, nn.Module],
+        factorisation: Factorisation,
+        sample_shape: Sequence[int],
+        spectral_norm: bool = True,
+        stack_same_shape: bool = False,
+    ) -> None:
         super().__init__()
+        names = [t.name for t in terms]
+        if len(set(names)) != len(names) or set(names) != set(nets):
+            raise ValueError(f"one network per term: terms {names}, networks {sorted(nets)}")
+        self.term_list = tuple(terms)
+        self.factorisation = factorisation
+        self.sample_shape = tuple(int(s) for s in sample_shape)
         self.nets = nn.ModuleDict()
-        self.spectral_norm = spectral_norm
         self.stacks: dict[str, tuple[str, ...]] = {}  # stacked network's key -> its terms
+        for term in terms:
+            net = nets[term.name]
+            self.nets[term.name] = apply_spectral_norm(net) if spectral_norm else net
+        if stack_same_shape:
+            self._stack_same_shape({t.name: self.in_shape(t) for t in terms})
 
-    def _add(self, name: str, net: nn.Module) -> None:
-        self.nets[name] = apply_spectral_norm(net) if self.spectral_norm else net
+    # ---- what the terms need --------------------------------------------------------
+    @property
+    def needs_paired(self) -> bool:
+        """Whether any term reads complete real samples."""
+        return any(b.source == PAIRED for t in self.term_list for b in (t.real, t.fake))
 
+    @property
+    def marginal_parts(self) -> tuple[int, ...]:
+        """The parts whose isolated real observations some term reads, ascending."""
+        return tuple(sorted({t.parts[0] for t in self.term_list if t.real.source == PART}))  # type: ignore[index]
+
+    def in_shape(self, term: Term) -> tuple[int, ...]:
+        """Shape of one input of ``term``'s network."""
+        return input_shape(term, self.factorisation, self.sample_shape)
+
+    def view(self, term: Term, x: Tensor) -> Tensor:
+        """What ``term`` sees of joint samples ``x`` ``(N, *sample_shape)``."""
+        if term.parts is None:
+            return x
+        parts = self.factorisation.split(x)
+        if len(term.parts) == 1:
+            return parts[term.parts[0]]
+        return self.factorisation.join([parts[i] for i in term.parts])
+
+    # ---- networks -------------------------------------------------------------------
     def _stack_same_shape(self, in_shapes: dict[str, tuple[int, ...]]) -> None:
-        """Replace the networks of each stackable architecture (a class with a ``stack``
-        method) and input shape by one stacked network, keyed ``"a+b"``."""
+        """Replace the networks of each stackable architecture and input shape by one
+        stacked network, keyed ``"a+b"``."""
         groups: dict[tuple, list[str]] = defaultdict(list)
         for name, net in self.nets.items():
             if callable(getattr(type(net), "stack", None)):
@@ -135,113 +153,54 @@ class CombinedDiscriminator(nn.Module, abc.ABC):
                 out[key] = net(inputs[key])
         return {name: out[name] for name in inputs}
 
+    # ---- the combined logit ---------------------------------------------------------
+    def terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Each combined term's logit ``(N,)`` on joint samples ``x`` ``(N, *sample_shape)``."""
+        return self.logits({t.name: self.view(t, x) for t in self.term_list if t.combined})
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Combined logit ``(N,)`` on joint samples ``x``."""
+        return combine(self.terms(x), self.term_list)
+
+    def combine(self, logits: Mapping[str, Tensor]) -> Tensor:
+        """The combined logit from :meth:`terms`' output."""
+        return combine(logits, self.term_list)
+
+    # ---- discriminator losses -------------------------------------------------------
+    def _side(self, term: Term, batch: Batch, real: RealBatch, fake: Tensor,
+              generator: torch.Generator | None) -> Tensor:
+        if batch.source == PART:
+            return real.parts[term.parts[0]]  # type: ignore[index]
+        if batch.source == PAIRED:
+            if real.paired is None:
+                raise ValueError(f"term {term.name!r} needs paired samples but the real batch has none")
+            x = real.paired
+        else:
+            assert batch.source == GENERATED
+            x = fake
+        if batch.shuffled:
+            x = self.factorisation.shuffle(x, generator)
+        return self.view(term, x)
+
+    def batches(self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
+                ) -> dict[str, tuple[Tensor, Tensor]]:
+        """Each term's ``(real, fake)`` rows for one discriminator step, in the terms'
+        order (shuffles draw from ``generator`` in that order)."""
+        return {t.name: (self._side(t, t.real, real, fake, generator), self._side(t, t.fake, real, fake, generator))
+                for t in self.term_list}
+
     def real_fake_losses(self, batches: dict[str, tuple[Tensor, Tensor]]) -> dict[str, TermLoss]:
         """BCE loss and accuracy per term from its ``(real, fake)`` batches: each term's
         real and fake rows go through its network in one pass (:func:`real_fake`), and
         stacked terms run together (:meth:`logits`)."""
-        inputs = {name: real_fake(real, fake) for name, (real, fake) in batches.items()}
+        inputs = {name: real_fake(r, f) for name, (r, f) in batches.items()}
         return {
             name: TermLoss(*discriminator_bce_and_accuracy(logit, batches[name][0].shape[0]))
             for name, logit in self.logits(inputs).items()
         }
 
-    @abc.abstractmethod
-    def terms(self, x: Tensor) -> dict[str, Tensor]:
-        """Each term's logit ``(N,)`` on joint samples ``x`` ``(N, *sample_shape)``."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Combined logit ``(N,)`` on joint samples ``x``."""
-        return combine(self.terms(x))
-
-    @abc.abstractmethod
-    def losses(
-        self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
-    ) -> dict[str, TermLoss]:
-        """Each term's BCE loss and accuracy for one discriminator step."""
-
-
-class JointDiscriminator(CombinedDiscriminator):
-    """The GAN baseline: one discriminator on the joint sample, trained on paired data.
-
-    ``width_mult=2`` gives the paper's "GAN (big)".
-    """
-
-    def __init__(
-        self,
-        make_net: DiscriminatorFactory,
-        sample_shape: Sequence[int],
-        factorisation: Factorisation | None = None,
-        input_parts: int = 0,
-        spectral_norm: bool = True,
-        width_mult: int = 1,
-    ) -> None:
-        super().__init__(spectral_norm)
-        self._add("joint", make_net(in_shape=tuple(sample_shape), width_mult=width_mult))
-
-    def terms(self, x: Tensor) -> dict[str, Tensor]:
-        return {"joint": self.nets["joint"](x)}
-
-    def losses(
-        self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
-    ) -> dict[str, TermLoss]:
-        assert real.paired is not None, "the joint discriminator needs paired samples"
-        return self.real_fake_losses({"joint": (real.paired, fake)})
-
-
-class FactorisedDiscriminator(CombinedDiscriminator):
-    """FactorGAN's discriminator: marginals, an optional D_P and D_Q.
-
-    Args:
-        make_net: builds one network from an input shape.
-        sample_shape: shape of one joint sample.
-        factorisation: how samples split into parts.
-        input_parts: leading parts that are generator inputs (conditional FactorGAN):
-            they get no marginal discriminator, since q(x_1) = p(x_1) by construction.
-        dep_p: include the p-dependency discriminator (False: FactorGAN-no-cp, d_P ≡ 0).
-        dep_q: include the q-dependency discriminator.
-        spectral_norm: spectral-normalise every network.
-        stack_same_shape: hold networks of one stackable architecture and input shape
-            as one batched network (same maths, fewer and larger kernels).
-    """
-
-    def __init__(
-        self,
-        make_net: DiscriminatorFactory,
-        sample_shape: Sequence[int],
-        factorisation: Factorisation,
-        input_parts: int = 0,
-        dep_p: bool = True,
-        dep_q: bool = True,
-        spectral_norm: bool = True,
-        width_mult: int = 1,
-        stack_same_shape: bool = False,
-    ) -> None:
-        super().__init__(spectral_norm)
-        self.factorisation = factorisation
-        self.marginal_parts = tuple(range(input_parts, factorisation.num_parts))
-        self.needs_paired = dep_p
-        self.dependency_terms = tuple(name for name, on in (("dep_p", dep_p), ("dep_q", dep_q)) if on)
-        shapes = {f"marginal_{i}": factorisation.part_shape(sample_shape, i) for i in self.marginal_parts}
-        shapes.update({name: tuple(sample_shape) for name in self.dependency_terms})
-        for name, shape in shapes.items():
-            self._add(name, make_net(in_shape=shape, width_mult=width_mult))
-        if stack_same_shape:
-            self._stack_same_shape(shapes)
-
-    def terms(self, x: Tensor) -> dict[str, Tensor]:
-        parts = self.factorisation.split(x)
-        inputs = {f"marginal_{i}": parts[i] for i in self.marginal_parts}
-        inputs.update({name: x for name in self.dependency_terms})
-        return self.logits(inputs)
-
-    def losses(
-        self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
-    ) -> dict[str, TermLoss]:
-        fake_parts = self.factorisation.split(fake)
-        batches = {f"marginal_{i}": (real.parts[i], fake_parts[i]) for i in self.marginal_parts}
-        if "dep_p" in self.dependency_terms:
-            assert real.paired is not None, "D_P needs paired samples"
-            batches["dep_p"] = (real.paired, self.factorisation.shuffle(real.paired, generator))
-        if "dep_q" in self.dependency_terms:
-            batches["dep_q"] = (fake, self.factorisation.shuffle(fake, generator))
-        return self.real_fake_losses(batches)
+    def losses(self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None) -> dict[str, TermLoss]:
+        """Each term's BCE loss and accuracy for one discriminator step: ``real`` holds
+        what :attr:`needs_paired` and :attr:`marginal_parts` ask for, ``fake`` is the
+        step's generator batch ``(N, *sample_shape)``."""
+        return self.real_fake_losses(self.batches(real, fake, generator))

@@ -19,14 +19,15 @@ value above 0.5 only means the discriminator overfitted its partition).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from factorgan.data.in_memory import as_float
+from factorgan.data.interface import as_float
 from factorgan.nets.discriminators import ConvDiscriminator
+from factorgan.samples.generate import uniform_noise
 
 
 def ls_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -35,6 +36,21 @@ def ls_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
 
 
 SPLITS = ("random", "ordered")
+
+
+@dataclass(frozen=True)
+class RealSamples:
+    """Held-out real samples by index: ``fetch(index)`` -> float ``(M, C, H, W)`` on ``device``."""
+
+    fetch: Callable[[Tensor], Tensor]
+    n: int
+    sample_shape: tuple[int, ...]
+    device: torch.device
+
+    @staticmethod
+    def of(real: Tensor) -> "RealSamples":
+        """A tensor of samples (float in [0, 1] or uint8 codes, decoded per batch)."""
+        return RealSamples(lambda index: as_float(real[index]), len(real), tuple(real.shape[1:]), real.device)
 
 
 def check_split(split: str) -> None:
@@ -63,14 +79,14 @@ def partition(n: int, fraction: float, generator: torch.Generator, split: str = 
 
 def _fake(G: nn.Module, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
     """``n`` fresh generator samples ``(n, C, H, W)``, z ~ U(-1, 1)^noise_dim (no grad)."""
-    z = torch.rand(n, G.noise_dim, generator=generator, device=device) * 2 - 1
     with torch.no_grad():
-        return G(z).float()
+        return G(uniform_noise(n, G.noise_dim, generator, device)).float()
 
 
-class LSScoreEvaluator:
-    """``Trainer -> {"ls", "ls_std"}``: the LS score (module docstring) of the trainer's
-    unconditional generator ``G(z)`` on its dataset's test split.
+class LSScore:
+    """The LS score's settings and one run of it (module docstring); the evaluator of the
+    image-pair experiments (:class:`factorgan.experiments.image_pairs.LSScoreEvaluator`)
+    averages runs on a dataset's test split.
 
     ``ls`` is the mean test loss over ``runs`` runs, ``ls_std`` their population standard
     deviation (ddof=0, so one run gives 0). Run ``r`` draws everything (partition, weights,
@@ -117,30 +133,32 @@ class LSScoreEvaluator:
         self.train_fraction, self.split, self.filters, self.layers = train_fraction, split, filters, layers
         self.seed, self.progress = seed, progress
 
-    def run(self, G: nn.Module, real: Tensor, seed: int, on_epoch: Callable[[], object] | None = None) -> float:
+    def run(self, G: nn.Module, real: Tensor | RealSamples, seed: int, on_epoch: Callable[[], object] | None = None) -> float:
         """One run: the test loss of a discriminator trained on a partition of ``real``.
 
-        ``real``: ``(M, C, H, W)`` held-out samples (float in [0, 1] or uint8 codes) on the
-        device ``G`` samples on; ``G`` should already be in eval mode. Everything random
-        comes from ``seed`` (the global RNG is left as it was). ``on_epoch`` is called
-        after each epoch.
+        ``real``: ``(M, C, H, W)`` held-out samples (float in [0, 1] or uint8 codes), or
+        :class:`RealSamples` (a dataset's test split), on the device ``G`` samples on;
+        ``G`` should already be in eval mode. Everything random comes from ``seed`` (the
+        global RNG is left as it was). ``on_epoch`` is called after each epoch.
         """
+        if isinstance(real, Tensor):
+            real = RealSamples.of(real)
         device = real.device
         g = torch.Generator().manual_seed(seed)  # partition and minibatch order (CPU)
         noise = torch.Generator(device).manual_seed(seed + 1)  # generator noise (on the device)
-        train_idx, test_idx = partition(len(real), self.train_fraction, g, self.split)
+        train_idx, test_idx = partition(real.n, self.train_fraction, g, self.split)
         # ConvDiscriminator draws its initial weights from the global CPU RNG: seed it
         # inside a fork so neither the caller's nor training's random streams move.
         with torch.random.fork_rng(devices=[]):
             torch.random.default_generator.manual_seed(seed + 2)
-            D = ConvDiscriminator(in_shape=real.shape[1:], filters=self.filters, layers=self.layers)
+            D = ConvDiscriminator(in_shape=real.sample_shape, filters=self.filters, layers=self.layers)
         D = D.to(device).train()
         opt = torch.optim.Adam(D.parameters(), lr=self.lr, betas=self.betas)
         with torch.enable_grad():  # callers may evaluate under no_grad
             for _ in range(self.epochs):
                 order = train_idx[torch.randperm(len(train_idx), generator=g)].to(device)
                 for batch in order.split(self.batch_size):
-                    x = as_float(real[batch])
+                    x = real.fetch(batch)
                     loss = ls_loss(D(x), D(_fake(G, len(x), noise, device)))
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
@@ -152,7 +170,7 @@ class LSScoreEvaluator:
         squared = torch.zeros((), dtype=torch.float64, device=device)
         with torch.no_grad():
             for batch in test_idx.to(device).split(self.batch_size):
-                squared += (D(as_float(real[batch])) - 1).pow(2).sum().double()
+                squared += (D(real.fetch(batch)) - 1).pow(2).sum().double()
                 squared += D(_fake(G, len(batch), noise, device)).pow(2).sum().double()
         return float(squared) / len(test_idx)
 
@@ -160,29 +178,3 @@ class LSScoreEvaluator:
         """One private seed per run, derived from ``seed`` (distinct runs, same every call)."""
         g = torch.Generator().manual_seed(self.seed)
         return torch.randint(2**62, (self.runs,), generator=g).tolist()
-
-    def __call__(self, trainer) -> dict[str, float]:
-        data, G, device = trainer.data, trainer.G, trainer.device
-        if data.input_parts:
-            raise ValueError(
-                f"the LS score rates unconditional generators G(z) of whole samples, but {data.name} "
-                f"is conditional (input_parts={data.input_parts})"
-            )
-        if len(data.test) < 2:
-            raise ValueError(
-                f"the LS score needs a test split of at least 2 samples to partition; "
-                f"{data.name} has {len(data.test)}"
-            )
-        real = data.test.to(device)  # stored dtype: uint8 codes are decoded per batch
-        scores = []
-        was_training = G.training
-        G.eval()  # BatchNorm with its running statistics
-        try:
-            with tqdm(total=self.runs * self.epochs, desc="LS score", unit="epoch", disable=not self.progress) as bar:
-                for seed in self.run_seeds():
-                    scores.append(self.run(G, real, seed, on_epoch=lambda: bar.update(1)))
-                    bar.set_postfix(ls=f"{scores[-1]:.4f}")
-        finally:
-            G.train(was_training)
-        t = torch.tensor(scores, dtype=torch.float64)
-        return {"ls": float(t.mean()), "ls_std": float(t.std(correction=0))}

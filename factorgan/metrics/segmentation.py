@@ -1,4 +1,4 @@
-"""Segmentation metrics on colour maps (paper section 4.3) and the Cityscapes evaluator.
+"""Segmentation metrics on colour maps (paper section 4.3).
 
 Maps stay RGB images. Metrics on the validation set:
 
@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from factorgan.data.in_memory import as_float
 from factorgan.data.cityscapes_labels import EVAL_LABELS, eval_palette, full_palette
 
 
@@ -73,37 +71,3 @@ def segmentation_metrics(pred: Tensor, true: Tensor) -> dict[str, float]:
     scores = SegmentationScores()
     scores.add(pred, true)
     return scores.metrics()
-
-
-class CityscapesEvaluator:
-    """``Trainer -> {metric: value}``: segment every test (validation) scene with the
-    trainer's generator ``G(z, scene)`` and score the maps (module docstring).
-
-    Works for any trainer whose ``G`` maps the dataset's input parts to its output parts
-    (FactorGAN, GAN, CycleGAN's scene→map generator). Noise is drawn from a private
-    generator seeded with ``seed``, so evaluation never disturbs training's random streams.
-    """
-
-    def __init__(self, batch_size: int = 50, seed: int = 0, progress: bool = True) -> None:
-        self.batch_size = batch_size
-        self.seed = seed
-        self.progress = progress
-
-    @torch.no_grad()
-    def __call__(self, trainer) -> dict[str, float]:
-        data, G, device = trainer.data, trainer.G, trainer.device
-        if not data.input_parts or len(data.test) == 0:
-            raise ValueError(f"segmentation evaluation needs a conditional dataset with a test split, got {data}")
-        g = torch.Generator(device).manual_seed(self.seed)
-        scores = SegmentationScores()
-        was_training = G.training
-        G.eval()  # BatchNorm with its running statistics
-        try:
-            starts = range(0, len(data.test), self.batch_size)
-            for start in tqdm(starts, desc="evaluate", unit="batch", disable=not self.progress):
-                cond, true = data.split_inputs(as_float(data.test[start : start + self.batch_size].to(device)))
-                z = torch.rand(len(cond), G.noise_dim, generator=g, device=device) * 2 - 1
-                scores.add(G(z, cond).float(), true)
-        finally:
-            G.train(was_training)
-        return scores.metrics()

@@ -11,10 +11,16 @@ import torch
 import yaml
 
 from factorgan.runs import checkpoint
+from factorgan.runs.compat import upgrade_config
 
-from factorgan.runs import directory as runs# The columns that identify a run, in order; every metric follows, then `run_dir`.
-ID_COLUMNS = ["experiment", "model", "paired", "lam", "seed", "name", "steps"]
+from factorgan.runs import directory as runs
+from factorgan.runs import metrics as run_metrics
+
+# The columns that identify every run, in order; each experiment's `run_tags` (e.g. `lam`)
+# follow `paired`, then every metric, then `run_dir`.
+ID_COLUMNS = ["experiment", "model", "paired", "seed", "name", "steps"]
 CONFIG = "config.yaml"
+TAG = "tag:"  # marks run-tag columns while rows are built
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -54,15 +60,15 @@ def run_row(run_dir: Path, root: Path, scalars: Sequence[str] = ()) -> dict[str,
     """One run: its identifying settings, the step its metrics were taken at (or its
     checkpoint's step if not evaluated yet), every metric of ``metrics.json``, and the
     last value of the TensorBoard ``scalars`` asked for."""
-    config = yaml.safe_load((run_dir / CONFIG).read_text()) or {}
-    written = runs.read_metrics(run_dir)
+    config = upgrade_config(yaml.safe_load((run_dir / CONFIG).read_text()) or {})
+    written = run_metrics.read_metrics(run_dir)
     metrics = written.get("metrics", {})
     steps = written.get("step") if metrics else checkpoint_step(run_dir)
     row: dict[str, Any] = {
         "experiment": config.get("experiment_name"),
         "model": (config.get("model") or {}).get("name"),
         "paired": config.get("paired"),
-        "lam": _none_if_null(config.get("lam")),
+        **{f"{TAG}{k}": _none_if_null(v) for k, v in (config.get("run_tags") or {}).items()},
         "seed": config.get("seed"),
         "name": config.get("name"),
         "steps": steps,
@@ -74,14 +80,27 @@ def run_row(run_dir: Path, root: Path, scalars: Sequence[str] = ()) -> dict[str,
     return row
 
 
+def id_columns(table: pd.DataFrame) -> list[str]:
+    """The columns of a :func:`collect` table that identify runs: :data:`ID_COLUMNS` and
+    the experiments' run tags (every other column but ``run_dir`` is a metric)."""
+    return list(table.attrs.get("id_columns", ID_COLUMNS))
+
+
 def collect(root: str | Path, scalars: Sequence[str] = ()) -> pd.DataFrame:
-    """Every run under ``root`` as one row: :data:`ID_COLUMNS`, then the metrics (sorted
-    by name; empty where a run has none yet; plus the last value of each TensorBoard tag
-    in ``scalars``), then ``run_dir`` (relative to ``root``)."""
+    """Every run under ``root`` as one row: :data:`ID_COLUMNS` with each experiment's
+    ``run_tags`` after ``paired``, then the metrics (sorted by name; empty where a run has
+    none yet; plus the last value of each TensorBoard tag in ``scalars``), then ``run_dir``
+    (relative to ``root``)."""
     root = Path(root)
     rows = [run_row(d, root, scalars) for d in find_runs(root)]
-    metric_names = sorted({k for r in rows for k in r} - set(ID_COLUMNS) - {"run_dir"})
-    table = pd.DataFrame(rows, columns=[*ID_COLUMNS, *metric_names, "run_dir"])
+    tags = sorted({k for r in rows for k in r if k.startswith(TAG)})
+    rows = [{(k[len(TAG):] if k.startswith(TAG) else k): v for k, v in r.items()} for r in rows]
+    tags = [k[len(TAG):] for k in tags]
+    metric_names = sorted({k for r in rows for k in r} - set(ID_COLUMNS) - set(tags) - {"run_dir"})
+    columns = [*ID_COLUMNS[:3], *tags, *ID_COLUMNS[3:]]
+    table = pd.DataFrame(rows, columns=[*columns, *metric_names, "run_dir"])
     table["steps"] = table["steps"].astype("Int64")  # nullable: runs without a checkpoint
-    order = ["experiment", "model", "lam", "paired", "seed", "name"]
-    return table.sort_values(order, na_position="first", kind="stable").reset_index(drop=True)
+    order = ["experiment", "model", *tags, "paired", "seed", "name"]
+    table = table.sort_values(order, na_position="first", kind="stable").reset_index(drop=True)
+    table.attrs["id_columns"] = columns
+    return table

@@ -36,7 +36,8 @@ def summarise(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per (model, name, lam, paired): ``mean, low, high, n`` of ``metric`` over seeds."""
     data = table.dropna(subset=[metric]).copy()
     data["name"] = data["name"].fillna("")
-    data["lam"] = data["lam"].astype(float)
+    # λ panels where the experiment tags runs with PairedMNIST's lam, one panel otherwise.
+    data["lam"] = data["lam"].astype(float) if "lam" in data else float("nan")
     rows = []
     for key, group in data.groupby([*GROUP, "lam", "paired"], dropna=False, sort=True):
         mean, low, high = mean_interval(group[metric].to_numpy())

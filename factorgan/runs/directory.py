@@ -1,14 +1,17 @@
 """Run directories: readable names, refusing to overwrite, and checking resumes."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
-from factorgan.runs import checkpoint# Keys that may change when a run is resumed (how long / how often, and where it runs).
+from factorgan.runs import checkpoint
+from factorgan.runs.compat import upgrade_config
+from factorgan.runs.metrics import flatten, read_metrics
+
+# Keys that may change when a run is resumed (how long / how often, and where it runs).
 RESUMABLE_CHANGES = (
     "resume",
     "device",
@@ -35,26 +38,23 @@ class RunError(RuntimeError):
     """A run cannot start as asked (it exists, or its resume does not match)."""
 
 
-def run_path(experiment: str, model: str, paired: Any, lam: Any, seed: Any, name: Any) -> str:
-    """``<experiment>/<model>/paired<P>[_lam<L>]_seed<S>[_<name>]``; null parts are left out."""
+def _given(value: Any) -> bool:
+    return value is not None and str(value) not in ("None", "null", "")
+
+
+def run_path(experiment: str, model: str, paired: Any, tags: Mapping[str, Any] | None, seed: Any, name: Any) -> str:
+    """``<experiment>/<model>/paired<P>[_<tag><value>...]_seed<S>[_<name>]``: the
+    experiment's ``run_tags`` in order (e.g. ``_lam0.9``); null parts are left out."""
     leaf = f"paired{paired}"
-    if lam is not None and str(lam) not in ("None", "null", ""):
-        leaf += f"_lam{lam}"
+    for key, value in (tags or {}).items():
+        if _given(value):
+            leaf += f"_{key}{value}"
     leaf += f"_seed{seed}"
-    if name is not None and str(name) not in ("None", "null", ""):
+    if _given(name):
         leaf += f"_{name}"
     return f"{experiment}/{model}/{leaf}"
 
 
-def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -93,7 +93,7 @@ def prepare(run_dir: Path, config: dict[str, Any], resume: bool) -> Path | None:
 
 def check_resumable(run_dir: Path, saved: dict[str, Any], config: dict[str, Any]) -> None:
     """Refuse to resume a run whose saved config differs beyond :data:`RESUMABLE_CHANGES`."""
-    diffs = config_differences(saved, config)
+    diffs = config_differences(upgrade_config(saved), config)
     if diffs:
         raise RunError(
             f"cannot resume {run_dir}: the config differs from the saved run in\n  "
@@ -152,47 +152,3 @@ def plan_run(
         return RunPlan("skip", last, f"already finished (step {step} of {max_steps}, metrics written)"
                        if needs_metrics else f"already finished (step {step} of {max_steps})")
     return RunPlan("resume", last, f"unfinished (step {step} of {max_steps})")
-
-
-METRICS = "metrics.json"
-HPARAM_KEYS = ("experiment_name", "model.name", "paired", "lam", "seed", "name")
-
-
-def write_metrics_placeholder(run_dir: Path) -> None:
-    """``metrics.json`` exists from the start (empty until evaluation writes it)."""
-    path = run_dir / METRICS
-    if not path.exists():
-        path.write_text(json.dumps({}) + "\n")
-
-
-def read_metrics(run_dir: Path) -> dict[str, Any]:
-    """The run's ``metrics.json`` (``{}`` before any evaluation)."""
-    path = Path(run_dir) / METRICS
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def write_metrics(run_dir: Path, metrics: dict[str, float], step: int, checkpoint_name: str) -> Path:
-    """Write ``metrics.json`` atomically: ``{"step", "checkpoint", "metrics": {name: value}}``.
-
-    Evaluations of other checkpoints are kept under ``"by_checkpoint"`` so evaluating an
-    old snapshot never loses the final numbers.
-    """
-    path = Path(run_dir) / METRICS
-    old = read_metrics(run_dir)
-    by_ckpt = dict(old.get("by_checkpoint", {}))
-    entry = {"step": int(step), "metrics": {k: float(v) for k, v in metrics.items()}}
-    by_ckpt[checkpoint_name] = entry
-    out: dict[str, Any] = {"by_checkpoint": by_ckpt}
-    main = by_ckpt.get(checkpoint.LAST, entry)
-    out.update({"step": main["step"], "checkpoint": checkpoint.LAST if checkpoint.LAST in by_ckpt else checkpoint_name, "metrics": main["metrics"]})
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
-
-
-def hparams(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings that identify a run, for TensorBoard's HParams view."""
-    flat = flatten(config)
-    return {k: (flat.get(k) if isinstance(flat.get(k), (int, float, str, bool)) else str(flat.get(k)))
-            for k in HPARAM_KEYS}

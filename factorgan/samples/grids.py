@@ -7,15 +7,9 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from factorgan.data.in_memory import PairedDataset, as_float
+from factorgan.data.interface import TrainingData
+from factorgan.samples.generate import eval_mode
 from factorgan.samples.images import channel_groups, displayable, image_grid, save_png
-
-
-def examples(data: PairedDataset, n: int) -> torch.Tensor:
-    """The first ``n`` test samples (training samples if there is no test split), as
-    float on the CPU: the fixed examples a conditional generator's grids show."""
-    pool = data.test if len(data.test) else data.train
-    return as_float(pool[:n].cpu())
 
 
 class SampleWriter:
@@ -23,7 +17,7 @@ class SampleWriter:
     generator is conditional), so successive grids show how training changes them."""
 
     def __init__(
-        self, run_dir: Path, generator: nn.Module, data: PairedDataset, seed: int, n: int = 64
+        self, run_dir: Path, generator: nn.Module, data: TrainingData, seed: int, n: int = 64
     ) -> None:
         self.dir = Path(run_dir) / "samples"
         self.G = generator
@@ -33,24 +27,20 @@ class SampleWriter:
         self.z = torch.rand(n, generator.noise_dim, generator=g) * 2 - 1
         self.cond = None
         if data.input_parts:
-            self.cond, _ = data.split_inputs(examples(data, n))
+            self.cond, _ = data.split_inputs(data.examples(n))
             self.z = self.z[: len(self.cond)]
 
     @torch.no_grad()
     def draw(self) -> torch.Tensor:
         """Generated joint samples ``(n, *sample_shape)`` on the CPU."""
         device = next(self.G.parameters()).device
-        was_training = self.G.training
-        self.G.eval()
-        try:
+        with eval_mode(self.G):
             z = self.z.to(device)
             if self.cond is None:
                 x = self.G(z)
             else:
                 cond = self.cond.to(device)
                 x = self.data.join_inputs(cond, self.G(z, cond))
-        finally:
-            self.G.train(was_training)
         return x.float().clamp(0, 1).cpu()
 
     def grid(self) -> torch.Tensor:
@@ -78,12 +68,12 @@ class ComparisonSampleWriter(SampleWriter):
     (e.g. scene | predicted map | true map), the same ``n`` examples every time."""
 
     def __init__(
-        self, run_dir: Path, generator: nn.Module, data: PairedDataset, seed: int, n: int = 8
+        self, run_dir: Path, generator: nn.Module, data: TrainingData, seed: int, n: int = 8
     ) -> None:
         if not data.input_parts:
             raise ValueError("ComparisonSampleWriter needs a conditional dataset (input_parts ≥ 1)")
         super().__init__(run_dir, generator, data, seed, n)
-        _, self.truth = data.split_inputs(examples(data, len(self.z)))
+        _, self.truth = data.split_inputs(data.examples(len(self.z)))
 
     def grid(self) -> torch.Tensor:
         cond, out = self.data.split_inputs(self.draw())

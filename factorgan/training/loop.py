@@ -1,6 +1,6 @@
-"""The training loop (METHOD.md): per generator update, ``disc_iter`` discriminator
-steps on one shared generator batch each, then the generator step on the combined
-logit, then logging, samples and checkpoints."""
+"""The training loop (docs/method.md): per generator update, ``disc_iter`` discriminator
+steps, then the generator step, then logging, samples and checkpoints. What the two steps
+compute comes from a steps object (:mod:`factorgan.training.steps`), chosen by the model."""
 from __future__ import annotations
 
 import contextlib
@@ -10,17 +10,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from factorgan.runs import checkpoint
-from factorgan.training.cuda_graphs import make_step_runner
-from factorgan.method.discriminator import CombinedDiscriminator, RealBatch, combine
-from factorgan.data.in_memory import PairedDataset
+from factorgan.data.interface import TrainingData
+from factorgan.method.discriminator import CombinedDiscriminator
 from factorgan.method.losses import Objective
-from factorgan.samples.grids import SampleWriter
+from factorgan.runs import checkpoint
+from factorgan.runs import metrics as run_metrics
 from factorgan.runs.scalars import NonFiniteLossError, ScalarLog, check_finite
+from factorgan.samples.grids import SampleWriter
+from factorgan.training.cuda_graphs import make_step_runner
+from factorgan.training.precision import autocast, check_precision
+from factorgan.training.steps import AdversarialSteps, StepContext, Steps
 
 
 @dataclass
@@ -42,22 +45,16 @@ class Schedule:
         for name in ("max_steps", "disc_iter", "batch_size", "log_every", "ckpt_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer.{name}={getattr(self, name)} must be ≥ 1")
-        if self.precision not in AUTOCAST_DTYPES:
-            raise ValueError(f"trainer.precision={self.precision!r}: choose one of {sorted(AUTOCAST_DTYPES)}")
-
-
-# Mixed precision: the dtype autocast runs matrix products and convolutions in. Weights,
-# optimiser state, spectral norms and losses stay fp32. (fp16 would need loss scaling.)
-AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+        check_precision(self.precision)
 
 
 class Trainer:
     """Trains a generator against a :class:`CombinedDiscriminator` on a dataset.
 
     Args:
-        generator: maps (z, cond) to generated parts ``(N, *data.output_shape)``.
+        generator: maps (z, inputs) to generated outputs ``(N, *data.output_shape)``.
         discriminator: the combined discriminator (GAN or FactorGAN variant).
-        data: training data on the training device.
+        data: training data (:class:`factorgan.data.interface.TrainingData`) on the device.
         objective: generator objective on the combined logit (per-sample loss).
         make_optimizer: builds an optimiser from a parameter list (e.g. Adam partial).
         schedule: steps and intervals.
@@ -65,13 +62,15 @@ class Trainer:
         seed: seeds the training RNG (noise, data indices, shuffles).
         generator_inputs_paired_only: conditional GAN baseline: inputs from paired data only.
         config: the resolved config, stored in every checkpoint.
+        steps: what the D and G steps compute (default: GAN / FactorGAN's); its further
+            networks train with the generator's optimiser.
     """
 
     def __init__(
         self,
         generator: nn.Module,
         discriminator: CombinedDiscriminator,
-        data: PairedDataset,
+        data: TrainingData,
         objective: Objective,
         make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
         schedule: Schedule,
@@ -79,64 +78,38 @@ class Trainer:
         seed: int = 0,
         generator_inputs_paired_only: bool = False,
         config: dict[str, Any] | None = None,
+        steps: Steps | None = None,
     ) -> None:
         self.G, self.D, self.data = generator, discriminator, data
-        self.objective = objective
+        self.steps: Steps = steps if steps is not None else AdversarialSteps()
+        self.extra = self.steps.networks()  # e.g. CycleGAN's inverse generator
         self.schedule = schedule
         self.run_dir = Path(run_dir)
         self.device = data.device
         self.seed = seed
-        self.inputs_paired_only = generator_inputs_paired_only
         self.config = config or {}
         # One optimiser over all sub-discriminators: Adam is per-parameter, so this is
         # the same update as one optimiser per network, in one multi-tensor step.
-        self.opt_g = make_optimizer(list(self.G.parameters()))
+        self.opt_g = make_optimizer([p for net in (self.G, *self.extra.values()) for p in net.parameters()])
         self.opt_d = make_optimizer(list(self.D.parameters()))
         self.rng = torch.Generator(self.device)
         self.rng.manual_seed(seed)
+        self.ctx = StepContext(
+            G=generator, D=discriminator, data=data, rng=self.rng, batch_size=schedule.batch_size,
+            objective=objective, precision=self.precision, inputs_paired_only=generator_inputs_paired_only,
+        )
         self.step = 0
         self.scalars = ScalarLog()
         self._writer: SummaryWriter | None = None
         self.samples = SampleWriter(self.run_dir, generator, data, seed)
 
-    # ---- data -----------------------------------------------------------------------
-    def noise(self, n: int) -> Tensor:
-        """z ~ U(-1, 1)^noise_dim, ``(n, noise_dim)``."""
-        return torch.empty(n, self.G.noise_dim, device=self.device).uniform_(-1.0, 1.0, generator=self.rng)
-
-    def generate(self, n: int) -> Tensor:
-        """A batch of generated joint samples ``(n, *sample_shape)`` (inputs joined in)."""
-        if not self.data.input_parts:
-            return self.G(self.noise(n))
-        cond = self.data.sample_inputs(n, self.rng, paired_only=self.inputs_paired_only)
-        return self.data.join_inputs(cond, self.G(self.noise(n), cond))
-
-    def discriminator_fake(self, n: int) -> Tensor:
-        """The fake batch every sub-discriminator sees in one D step (called without
-        gradients): generated joint samples; subclasses with other fakes override it."""
-        return self.generate(n)
-
-    def real_batch(self, n: int) -> RealBatch:
-        """Real data for one D step: only what the discriminator's terms need."""
-        paired = self.data.sample_paired(n, self.rng) if self.D.needs_paired else None
-        parts = {i: self.data.sample_part(i, n, self.rng) for i in self.D.marginal_parts}
-        return RealBatch(paired=paired, parts=parts)
+    def precision(self) -> contextlib.AbstractContextManager:
+        """The forward passes' numeric context (``schedule.precision``)."""
+        return autocast(self.device, self.schedule.precision)
 
     # ---- the two steps --------------------------------------------------------------
-    def precision(self) -> contextlib.AbstractContextManager:
-        """The forward passes' numeric context: autocast to ``schedule.precision``'s dtype
-        (a no-op for fp32). No weight-cast cache, so CUDA graph capture stays valid."""
-        dtype = AUTOCAST_DTYPES[self.schedule.precision]
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype, cache_enabled=False)
-
     def discriminator_step(self) -> None:
-        n = self.schedule.batch_size
-        with self.precision():
-            with torch.no_grad():
-                fake = self.discriminator_fake(n)  # ONE generator batch shared by every sub-discriminator
-            terms = self.D.losses(self.real_batch(n), fake, self.rng)
+        terms = self.steps.discriminator_losses(self.ctx)
         total = torch.stack([t.loss for t in terms.values()]).sum()
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
@@ -148,19 +121,13 @@ class Trainer:
     def generator_step(self) -> None:
         self.D.requires_grad_(False)  # sub-discriminators frozen: no parameter grads
         try:
-            with self.precision():
-                fake = self.generate(self.schedule.batch_size)
-                terms = self.D.terms(fake)
-            v = combine(terms)  # fp32
-            loss = self.objective(v).mean()
+            loss, log = self.steps.generator_loss(self.ctx)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g.step()
         finally:
             self.D.requires_grad_(True)
-        log = {"loss/g": loss, "prob/d_combined_fake": torch.sigmoid(v.detach()).mean()}
-        log.update({f"logit/{k}_fake": t.detach().mean() for k, t in terms.items()})
-        self.scalars.add(log)
+        self.scalars.add({"loss/g": loss, **log})
 
     def train_step(self) -> None:
         """One generator update: ``disc_iter`` discriminator steps, then the generator step."""
@@ -178,8 +145,8 @@ class Trainer:
     def fit(self) -> None:
         """Train from ``self.step`` to ``schedule.max_steps``."""
         s = self.schedule
-        self.G.train()
-        self.D.train()
+        for net in (self.G, self.D, *self.extra.values()):
+            net.train()
         bar = tqdm(
             total=s.max_steps, initial=self.step, unit="step", disable=not s.progress,
             dynamic_ncols=True, mininterval=1.0, desc="train",
@@ -215,13 +182,12 @@ class Trainer:
     def record_metrics(self, metrics: dict[str, float], checkpoint_name: str = checkpoint.LAST) -> None:
         """Evaluation results to ``metrics.json``, TensorBoard scalars ``eval/<name>`` at
         the current step, and TensorBoard's HParams view (run settings -> metrics)."""
-        from factorgan.runs import directory as runs# runs imports checkpoint only; no cycle at import time
 
-        runs.write_metrics(self.run_dir, metrics, self.step, checkpoint_name)
+        run_metrics.write_metrics(self.run_dir, metrics, self.step, checkpoint_name)
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
         self.writer.add_hparams(
-            runs.hparams(self.config), {f"hparam/{k}": v for k, v in metrics.items()},
+            run_metrics.hparams(self.config), {f"hparam/{k}": v for k, v in metrics.items()},
             run_name="hparams", global_step=self.step,
         )
         self.writer.flush()
@@ -237,10 +203,12 @@ class Trainer:
             "rng": checkpoint.rng_state(self.rng),
             "rng_device": self.device.type,
             "config": self.config,
+            **{key: net.state_dict() for key, net in self.extra.items()},
         }
 
     def _params_finite(self) -> bool:
-        params = [p.detach() for p in (*self.G.parameters(), *self.D.parameters())]
+        nets = (self.G, self.D, *self.extra.values())
+        params = [p.detach() for net in nets for p in net.parameters()]
         return bool(torch.stack([p.float().abs().sum() for p in params]).sum().isfinite())
 
     def save(self) -> Path:
@@ -256,6 +224,8 @@ class Trainer:
         return path
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, net in self.extra.items():
+            net.load_state_dict(state[key])
         self.G.load_state_dict(state["generator"])
         self.D.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])

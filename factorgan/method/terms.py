@@ -1,0 +1,115 @@
+"""Sub-discriminator terms as data, and the combined logit (docs/method.md).
+
+A :class:`Term` is one sub-discriminator of a combined discriminator: its sign in the
+combined logit, which parts of a joint sample its network sees, and where the real
+(label 1) and fake (label 0) rows of its discriminator batch come from:
+
+| term        | sign | sees          | real                           | fake                                |
+|-------------|------|---------------|--------------------------------|-------------------------------------|
+| marginal_i  | +1   | part i        | part i of any training sample  | part i of the generator batch       |
+| dep_p       | +1   | whole sample  | a paired (complete) real batch | the same batch, parts shuffled      |
+| dep_q       | −1   | whole sample  | the generator batch            | the same batch, parts shuffled      |
+| joint (GAN) | +1   | whole sample  | a paired (complete) real batch | the generator batch                 |
+
+The combined logit is Σ sign · d_term over the terms that count in it (:func:`combine`):
+d_C = d_P − d_Q + Σ_i d_i for FactorGAN (Theorem 1). Nothing downstream branches on a
+term's name, so a factorisation with several dependency pairs is only a longer list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from torch import Tensor
+
+from factorgan.method.factorisation import Factorisation
+
+# Where one side of a term's batch comes from.
+PAIRED = "paired"  # complete real samples (the first `paired` of the dataset)
+PART = "part"  # isolated real observations of the term's part
+GENERATED = "generated"  # the discriminator step's generator batch
+SOURCES = (PAIRED, PART, GENERATED)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One side of a term's discriminator batch: ``source`` (:data:`SOURCES`), and
+    whether its parts are shuffled independently across the batch (samples of the
+    product of the part marginals)."""
+
+    source: str
+    shuffled: bool = False
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"batch source {self.source!r}: choose one of {SOURCES}")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One sub-discriminator.
+
+    Args:
+        name: the key of its network and of its TensorBoard tags (``loss/d_<name>``).
+        real / fake: where its real and fake rows come from.
+        sign: its weight in the combined logit (+1, or −1 for D_Q).
+        parts: the parts of a joint sample its network sees (joined in this order), or
+            None for the whole sample.
+        combined: whether it counts in the combined logit the generator trains against
+            (CycleGAN's domain-A discriminator is trained but critic of the other generator).
+    """
+
+    name: str
+    real: Batch
+    fake: Batch
+    sign: float = 1.0
+    parts: tuple[int, ...] | None = None
+    combined: bool = True
+
+    def __post_init__(self) -> None:
+        if self.real.source == PART and (self.parts is None or len(self.parts) != 1):
+            raise ValueError(f"term {self.name!r}: isolated real parts need exactly one part, got parts={self.parts}")
+
+
+def marginal(i: int) -> Term:
+    """D_i: part i of real data against part i of generated samples."""
+    return Term(f"marginal_{i}", real=Batch(PART), fake=Batch(GENERATED), parts=(i,))
+
+
+def p_dependency(name: str = "dep_p") -> Term:
+    """D_P: complete real samples against the same samples with their parts shuffled."""
+    return Term(name, real=Batch(PAIRED), fake=Batch(PAIRED, shuffled=True))
+
+
+def q_dependency(name: str = "dep_q") -> Term:
+    """D_Q (sign −1): generated samples against the same samples with their parts shuffled."""
+    return Term(name, real=Batch(GENERATED), fake=Batch(GENERATED, shuffled=True), sign=-1.0)
+
+
+def joint(name: str = "joint") -> Term:
+    """The GAN baseline's one discriminator: complete real samples against generated ones."""
+    return Term(name, real=Batch(PAIRED), fake=Batch(GENERATED))
+
+
+def input_shape(term: Term, factorisation: Factorisation, sample_shape: Sequence[int]) -> tuple[int, ...]:
+    """Shape of one input of ``term``'s network, for joint samples of ``sample_shape``."""
+    if term.parts is None:
+        return tuple(int(s) for s in sample_shape)
+    shape = [int(s) for s in sample_shape]
+    shape[factorisation.dim] = sum(factorisation.sizes[i] for i in term.parts)
+    return tuple(shape)
+
+
+def combine(logits: Mapping[str, Tensor], terms: Sequence[Term]) -> Tensor:
+    """The combined logit ``(N,)``: Σ sign · logit over the ``terms`` that count in it,
+    in the terms' order, in fp32 whatever precision the logits came in."""
+    total: Tensor | None = None
+    for term in terms:
+        if not term.combined:
+            continue
+        logit = logits[term.name].float()
+        signed = logit if term.sign == 1.0 else (-logit if term.sign == -1.0 else term.sign * logit)
+        total = signed if total is None else total + signed
+    if total is None:
+        raise ValueError("a combined discriminator needs at least one term in its combined logit")
+    return total

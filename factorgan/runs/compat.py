@@ -1,0 +1,68 @@
+"""Reading runs made by earlier versions: their ``config.yaml`` and checkpoints are data
+researchers own, so they keep evaluating, sampling and resuming.
+
+:func:`upgrade_config` turns a saved config into today's form (every place a run's
+config is read goes through it: evaluate, sample, resume checks, results). Checkpoint
+keys (``generator``, ``discriminator``, ``opt_g``, ``opt_d``, ``inverse_generator``, the
+sub-discriminators' ``nets.<term>`` names) have not changed since release 0.1.0.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+# Release 0.1.0's ``_target_`` paths -> today's.
+TARGETS: dict[str, str] = {
+    "factorgan.combined.FactorisedDiscriminator": "factorgan.method.variants.factorised_discriminator",
+    "factorgan.combined.JointDiscriminator": "factorgan.method.variants.joint_discriminator",
+    "factorgan.cyclegan.CycleDiscriminator": "factorgan.training.cyclegan.cycle_discriminator",
+    "factorgan.cyclegan.CycleGANTrainer": "factorgan.training.cyclegan.CycleGANSteps",
+    "factorgan.losses.generator_objective": "factorgan.method.losses.generator_objective",
+    "factorgan.discriminators.MLPDiscriminator": "factorgan.nets.discriminators.MLPDiscriminator",
+    "factorgan.discriminators.ConvDiscriminator": "factorgan.nets.discriminators.ConvDiscriminator",
+    "factorgan.generators.MLPGenerator": "factorgan.nets.generators.MLPGenerator",
+    "factorgan.generators.ConvGenerator": "factorgan.nets.generators.ConvGenerator",
+    "factorgan.unet.UNetGenerator": "factorgan.nets.unet.UNetGenerator",
+    "factorgan.datasets.mnist.paired_mnist": "factorgan.data.mnist.paired_mnist",
+    "factorgan.datasets.cityscapes.cityscapes": "factorgan.data.cityscapes.cityscapes",
+    "factorgan.datasets.image_pairs.cityscapes_pairs": "factorgan.data.image_pairs.cityscapes_pairs",
+    "factorgan.datasets.image_pairs.edges2shoes": "factorgan.data.image_pairs.edges2shoes",
+    "factorgan.datasets.synthetic.random_parts": "factorgan.data.synthetic.random_parts",
+    "factorgan.evaluation.PairedMNISTEvaluator": "factorgan.experiments.paired_mnist.PairedMNISTEvaluator",
+    "factorgan.segmentation.CityscapesEvaluator": "factorgan.experiments.segmentation.CityscapesEvaluator",
+    "factorgan.ls_score.LSScoreEvaluator": "factorgan.experiments.image_pairs.LSScoreEvaluator",
+    "factorgan.samples.SampleWriter": "factorgan.samples.grids.SampleWriter",
+    "factorgan.samples.ComparisonSampleWriter": "factorgan.samples.grids.ComparisonSampleWriter",
+}
+
+
+def _retarget(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {k: _retarget(v) for k, v in node.items()}
+        if isinstance(out.get("_target_"), str):
+            out["_target_"] = TARGETS.get(out["_target_"], out["_target_"])
+        return out
+    if isinstance(node, list):
+        return [_retarget(v) for v in node]
+    return node
+
+
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved run config in today's form (a new dict; today's configs pass unchanged).
+
+    - old ``_target_`` paths (:data:`TARGETS`);
+    - CycleGAN's ``model.trainer`` (a Trainer subclass) -> ``model.steps``;
+    - ``lam``, once a key of every experiment (null outside PairedMNIST), is PairedMNIST's
+      own: dropped where null, and the run-path tags it made become ``run_tags``.
+    """
+    cfg = _retarget(copy.deepcopy(config))
+    model = cfg.get("model")
+    if isinstance(model, dict) and "trainer" in model and "steps" not in model:
+        model["steps"] = model.pop("trainer")
+    if "run_tags" not in cfg:
+        lam = cfg.pop("lam", None)
+        cfg["run_tags"] = {}
+        if lam is not None:
+            cfg["lam"] = lam
+            cfg["run_tags"]["lam"] = lam
+    return cfg
