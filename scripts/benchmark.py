@@ -178,15 +178,22 @@ def run_case(overrides: list[str], device: str, quick: bool) -> dict[str, Any]:
             rates.append(per_window / (time.perf_counter() - t0))
         # Time split: instrumented eager steps.
         split: dict[str, float] = {}
-        gen, data = trainer.generate, trainer.real_batch
-        trainer.real_batch = _timed(data, split, "data", dev)  # type: ignore[method-assign]
+        # The D steps' generator batches (``gen``) and real batches (``data``; GAN and
+        # FactorGAN steps) timed by wrapping the functions the steps call.
+        from factorgan.training import steps as steps_module
+
+        ctx, gen, data = trainer.ctx, trainer.ctx.generate, steps_module.real_batch
+        steps_module.real_batch = _timed(data, split, "data", dev)  # type: ignore[assignment]
         n_split = max(1, min(per_window, 20))
-        for _ in range(n_split):
-            for _ in range(trainer.schedule.disc_iter):
-                trainer.generate = _timed(gen, split, "gen", dev)  # type: ignore[method-assign]
-                _timed(trainer.discriminator_step, split, "disc_total", dev)()
-            trainer.generate = gen  # type: ignore[method-assign]
-            _timed(trainer.generator_step, split, "g_step", dev)()
+        try:
+            for _ in range(n_split):
+                for _ in range(trainer.schedule.disc_iter):
+                    ctx.generate = _timed(gen, split, "gen", dev)  # type: ignore[method-assign]
+                    _timed(trainer.discriminator_step, split, "disc_total", dev)()
+                ctx.generate = gen  # type: ignore[method-assign]
+                _timed(trainer.generator_step, split, "g_step", dev)()
+        finally:
+            steps_module.real_batch = data  # type: ignore[assignment]
         ms = {k: 1000 * v / n_split for k, v in split.items()}
         ms["disc"] = ms.pop("disc_total") - ms.get("gen", 0.0) - ms.get("data", 0.0)
         if dev.type == "cuda":

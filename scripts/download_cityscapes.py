@@ -3,7 +3,7 @@
 
     python scripts/download_cityscapes.py --root data
     python scripts/download_cityscapes.py --root data --archive ~/Downloads/cityscapes.tar.gz
-    python -m factorgan.cli.train experiment=cityscapes_seg dataset.root=data
+    python -m factorgan.train experiment=cityscapes_seg dataset.root=data
 
 Result: ``<root>/cityscapes/train/*.jpg`` (2,975) and ``<root>/cityscapes/val/*.jpg`` (500),
 each a 512×256 photo | colour segmentation map. The archive (about 100 MB) comes from the

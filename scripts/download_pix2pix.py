@@ -14,9 +14,9 @@ Result (each file: input | target side by side, 512×256)::
 
 Then train with:
 
-    python -m factorgan.cli.train experiment=cityscapes_seg dataset.root=data
-    python -m factorgan.cli.train experiment=cityscapes_pairs dataset.root=data
-    python -m factorgan.cli.train experiment=edges2shoes dataset.root=data
+    python -m factorgan.train experiment=cityscapes_seg dataset.root=data
+    python -m factorgan.train experiment=cityscapes_pairs dataset.root=data
+    python -m factorgan.train experiment=edges2shoes dataset.root=data
 
 The archives (cityscapes.tar.gz about 100 MB, edges2shoes.tar.gz about 2 GB) come from
 the pix2pix authors' server; ``--archive`` unpacks a copy you already have instead (e.g.
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None, *, dataset: str | None = None, descripti
               f"images; this archive differs (a partial or modified copy?)")
     print(spec.terms)
     for experiment in spec.experiments:
-        print(f"Train with: python -m factorgan.cli.train experiment={experiment} dataset.root={root}")
+        print(f"Train with: python -m factorgan.train experiment={experiment} dataset.root={root}")
     return 0
 
 

@@ -2,7 +2,7 @@
 """Write a small synthetic Cityscapes set in pix2pix's aligned layout (tests, CPU demo).
 
     python scripts/make_synthetic_cityscapes.py --root data/synthetic
-    python -m factorgan.cli.train experiment=cityscapes_seg_synthetic
+    python -m factorgan.train experiment=cityscapes_seg_synthetic
 
 Writes ``<root>/cityscapes/{train,val}/<i>.jpg``: random street scenes | their colour
 segmentation maps in the Cityscapes label colours (see
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = make_synthetic_cityscapes(args.root, args.train, args.val, args.size, args.seed)
     print(f"Wrote {args.train} train / {args.val} val images to {out}")
-    print(f"Train on them with: python -m factorgan.cli.train experiment=cityscapes_seg_synthetic dataset.root={args.root}")
+    print(f"Train on them with: python -m factorgan.train experiment=cityscapes_seg_synthetic dataset.root={args.root}")
     return 0
 
 

@@ -2,7 +2,7 @@
 """Download MNIST's IDX files into torchvision's layout for ``dataset.source=idx``.
 
     python scripts/prepare_mnist.py --root data
-    python -m factorgan.cli.train dataset.source=idx dataset.root=data
+    python -m factorgan.train dataset.source=idx dataset.root=data
 
 Writes ``<root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (60,000 training
 and 10,000 test digits) and checks that factorgan can read them. Needs a network
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: could not download MNIST into {args.root}: {err}", file=sys.stderr)
         return 1
     print(f"MNIST ready in {raw}: {len(train_x)} train / {len(test_x)} test digits")
-    print(f"Train on it with: python -m factorgan.cli.train dataset.source=idx dataset.root={args.root}")
+    print(f"Train on it with: python -m factorgan.train dataset.source=idx dataset.root={args.root}")
     return 0
 
 

@@ -23,7 +23,7 @@ TINY_EVALUATED = [o for o in TINY if not o.startswith("evaluation")]  # TINY, ke
 
 
 def compose_config(*overrides: str) -> DictConfig:
-    """The composed ``train`` config, as ``python -m factorgan.cli.train <overrides>`` sees it."""
+    """The composed ``train`` config, as ``python -m factorgan.train <overrides>`` sees it."""
     with initialize_config_module("factorgan.configs", version_base="1.3"):
         return compose("train", overrides=list(overrides))
 

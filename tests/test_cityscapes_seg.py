@@ -9,8 +9,7 @@ import torch
 from PIL import Image
 
 from conftest import TINY_EVALUATED, compose_config
-from factorgan.method.discriminator import FactorisedDiscriminator, JointDiscriminator
-from factorgan.training.cyclegan import CycleDiscriminator, CycleGANTrainer
+from factorgan.training.cyclegan import CycleGANSteps
 from factorgan.data.in_memory import as_float
 from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
 from factorgan.nets.discriminators import ConvDiscriminator
@@ -42,7 +41,7 @@ def test_experiment_configs_are_the_paper_setup():
     assert cfg.trainer.batch_size == 25 and cfg.trainer.disc_iter == 2 and cfg.spectral_norm
     assert cfg.optimizer.lr == 1e-4 and list(cfg.optimizer.betas) == [0.5, 0.999]
     cyc = compose_config("experiment=cityscapes_seg", "model=cyclegan").model
-    assert cyc.trainer.cycle_weight == 10.0 and cyc.trainer.identity_weight == 0.5
+    assert cyc.steps.cycle_weight == 10.0 and cyc.steps.identity_weight == 0.5
 
 
 @pytest.mark.parametrize("model,terms", [
@@ -67,17 +66,17 @@ def test_each_model_trains_and_evaluates(data_root, tmp_path, model, terms):
 
 def test_models_get_the_right_networks_and_inputs(data_root, tmp_path):
     fg = build_trainer(seg_config(data_root, "model=factorgan", "paired=5"), tmp_path / "a")
-    assert isinstance(fg.D, FactorisedDiscriminator) and fg.D.marginal_parts == (1,)  # no marginal for scenes
-    assert not fg.inputs_paired_only and isinstance(fg.samples, ComparisonSampleWriter)
+    assert [t.name for t in fg.D.term_list] == ["marginal_1", "dep_p", "dep_q"] and fg.D.marginal_parts == (1,)  # no marginal for scenes
+    assert not fg.ctx.inputs_paired_only and isinstance(fg.samples, ComparisonSampleWriter)
     gan = build_trainer(seg_config(data_root, "model=gan", "paired=5"), tmp_path / "b")
-    assert isinstance(gan.D, JointDiscriminator) and gan.inputs_paired_only
+    assert [t.name for t in gan.D.term_list] == ["joint"] and gan.ctx.inputs_paired_only
     cyc = build_trainer(seg_config(data_root, "model=cyclegan", "paired=0"), tmp_path / "c")
-    assert isinstance(cyc, CycleGANTrainer) and isinstance(cyc.D, CycleDiscriminator)
-    assert isinstance(cyc.F, UNetGenerator) and not cyc.D.needs_paired
+    assert isinstance(cyc.steps, CycleGANSteps) and [t.name for t in cyc.D.term_list] == ["input", "output"]
+    assert isinstance(cyc.steps.F, UNetGenerator) and not cyc.D.needs_paired
     # the GAN's generator sees only the paired scenes
     torch.manual_seed(0)
     scenes = as_float(gan.data.train[:, :3])
-    fake = gan.generate(40)
+    fake = gan.ctx.generate(40)
     idx = [int(torch.nonzero((scenes == s).flatten(1).all(1))[0]) for s in fake[:, :3]]
     assert max(idx) < 5
 
@@ -89,6 +88,6 @@ def test_cyclegan_ignores_paired_and_resumes_exactly(data_root, tmp_path):
     train(seg_config(data_root, "model=cyclegan", "paired=0", "trainer.max_steps=2"), half_dir)
     resumed = train(seg_config(data_root, "model=cyclegan", "paired=0", "resume=true"), half_dir)
     assert resumed.step == 4
-    for a, b in ((whole.G, resumed.G), (whole.F, resumed.F), (whole.D, resumed.D)):
+    for a, b in ((whole.G, resumed.G), (whole.steps.F, resumed.steps.F), (whole.D, resumed.D)):
         for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
             torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)

@@ -5,12 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from factorgan.method.discriminator import (
-    FactorisedDiscriminator,
-    JointDiscriminator,
-    RealBatch,
-    combine,
-)
+from factorgan.method.discriminator import CombinedDiscriminator, RealBatch
+from factorgan.method.terms import combine
+from factorgan.method.variants import factorgan_terms, factorised_discriminator, joint_discriminator
 from factorgan.nets.discriminators import MLPDiscriminator
 from factorgan.method.factorisation import Factorisation
 
@@ -45,7 +42,7 @@ def joint(seed):
 
 
 def discrete_discriminator(dep_p=True):
-    return FactorisedDiscriminator(
+    return factorised_discriminator(
         TableNet, sample_shape=(2,), factorisation=Factorisation(0, [1, 1]), dep_p=dep_p,
         spectral_norm=False,
     )
@@ -54,11 +51,11 @@ def discrete_discriminator(dep_p=True):
 def test_combine_is_the_signed_sum_of_terms():
     terms = {n: torch.randn(5) for n in ("marginal_0", "marginal_1", "dep_p", "dep_q")}
     expected = terms["marginal_0"] + terms["marginal_1"] + terms["dep_p"] - terms["dep_q"]
-    torch.testing.assert_close(combine(terms), expected)
+    torch.testing.assert_close(combine(terms, factorgan_terms(2)), expected)
 
 
 def test_forward_equals_combined_terms_for_networks():
-    d = FactorisedDiscriminator(
+    d = factorised_discriminator(
         lambda in_shape, width_mult: MLPDiscriminator(in_shape, hidden=16), (1, 8, 4), Factorisation(1, [4, 4])
     ).eval()  # eval: spectral norm's power iteration would change the weights between calls
     x = torch.rand(6, 1, 8, 4)
@@ -128,7 +125,7 @@ def test_losses_use_the_right_real_and_fake_data():
             return x.flatten(1).sum(1) * self.w
 
     f = Factorisation(1, [2, 2])
-    d = FactorisedDiscriminator(Recorder, (1, 4, 1), f, spectral_norm=False)
+    d = factorised_discriminator(Recorder, (1, 4, 1), f, spectral_norm=False)
     for name, net in d.nets.items():
         net.name = name
     n = 8
@@ -152,12 +149,12 @@ def test_losses_use_the_right_real_and_fake_data():
 def test_variants_have_the_papers_terms():
     f = Factorisation(1, [4, 4])
     make = lambda in_shape, width_mult: MLPDiscriminator(in_shape, hidden=8, width_mult=width_mult)  # noqa: E731
-    no_cp = FactorisedDiscriminator(make, (1, 8, 4), f, dep_p=False)
+    no_cp = factorised_discriminator(make, (1, 8, 4), f, dep_p=False)
     assert set(no_cp.nets) == {"marginal_0", "marginal_1", "dep_q"} and not no_cp.needs_paired
-    cond = FactorisedDiscriminator(make, (1, 8, 4), f, input_parts=1)
+    cond = factorised_discriminator(make, (1, 8, 4), f, input_parts=1)
     assert set(cond.nets) == {"marginal_1", "dep_p", "dep_q"} and cond.marginal_parts == (1,)
-    gan = JointDiscriminator(make, (1, 8, 4))
-    big = JointDiscriminator(make, (1, 8, 4), width_mult=2)
+    gan = joint_discriminator(make, (1, 8, 4), f)
+    big = joint_discriminator(make, (1, 8, 4), f, width_mult=2)
     assert set(gan.nets) == {"joint"} and gan.needs_paired
     n_gan = sum(p.numel() for p in gan.parameters())
     n_big = sum(p.numel() for p in big.parameters())

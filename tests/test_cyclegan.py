@@ -1,15 +1,16 @@
-"""The CycleGAN trainer: which networks each step moves and how the generator loss is made."""
+"""CycleGAN's steps: which networks each step moves and how the generator loss is made."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from conftest import TINY, compose_config
-from factorgan.training.cyclegan import CycleDiscriminator, domain_split
+from factorgan.training.cyclegan import cycle_discriminator, domain_split
 from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
 from factorgan.nets.discriminators import ConvDiscriminator
 from factorgan.method.factorisation import Factorisation
 from factorgan.cli.train import build_trainer
+from factorgan.method.discriminator import RealBatch
 
 SIZE = 16
 
@@ -38,19 +39,19 @@ def changed(before, module):
 
 def test_steps_move_only_their_networks(data_root, tmp_path):
     t = make_trainer(data_root, tmp_path)
-    g, f, d = snapshot(t.G), snapshot(t.F), snapshot(t.D)
+    g, f, d = snapshot(t.G), snapshot(t.steps.F), snapshot(t.D)
     t.discriminator_step()
-    assert changed(d, t.D) and not changed(g, t.G) and not changed(f, t.F)
+    assert changed(d, t.D) and not changed(g, t.G) and not changed(f, t.steps.F)
     d = snapshot(t.D)
     t.generator_step()
-    assert changed(g, t.G) and changed(f, t.F) and not changed(d, t.D)
+    assert changed(g, t.G) and changed(f, t.steps.F) and not changed(d, t.D)
     assert all(p.requires_grad for p in t.D.parameters())  # unfrozen again
 
 
 @pytest.mark.parametrize("cycle,identity", [(10.0, 0.5), (3.0, 0.0)])
 def test_generator_loss_weights(data_root, tmp_path, cycle, identity):
-    t = make_trainer(data_root, tmp_path, f"model.trainer.cycle_weight={cycle}",
-                     f"model.trainer.identity_weight={identity}")
+    t = make_trainer(data_root, tmp_path, f"model.steps.cycle_weight={cycle}",
+                     f"model.steps.identity_weight={identity}")
     t.generator_step()
     s = t.scalars.flush()
     assert s["loss/g_cycle"] > 0 and s["loss/g_adversarial"] > 0
@@ -61,12 +62,14 @@ def test_generator_loss_weights(data_root, tmp_path, cycle, identity):
 
 def test_discriminator_sees_its_own_domain(data_root, tmp_path):
     t = make_trainer(data_root, tmp_path)
-    real = t.real_batch(6)
-    fake = t.discriminator_fake(6)
-    assert real.paired is None and real.parts[0].shape == real.parts[1].shape == (6, 3, SIZE, SIZE)
-    assert fake.shape == (6, 6, SIZE, SIZE)
-    losses = t.D.losses(real, fake)
-    assert sorted(losses) == ["input", "output"]
+    a, b = t.steps.unpaired(t.ctx, 6)
+    assert a.shape == b.shape == (6, 3, SIZE, SIZE)
+    assert sorted(t.steps.discriminator_losses(t.ctx)) == ["input", "output"]
+    real = RealBatch(parts={0: torch.zeros(6, 3, SIZE, SIZE), 1: torch.ones(6, 3, SIZE, SIZE)})
+    fake = torch.cat([torch.full((6, 3, SIZE, SIZE), 2.0), torch.full((6, 3, SIZE, SIZE), 3.0)], dim=1)
+    batches = t.D.batches(real, fake)  # D_A: real scenes vs F(map); D_B: real maps vs G(scene)
+    assert [float(x.mean()) for x in batches["input"]] == [0.0, 2.0]
+    assert [float(x.mean()) for x in batches["output"]] == [1.0, 3.0]
     # the combined logit is D_B (maps) on the output part of a joint sample
     x = torch.rand(2, 6, SIZE, SIZE)
     t.D.eval()  # no power iteration between the two calls
@@ -76,4 +79,4 @@ def test_discriminator_sees_its_own_domain(data_root, tmp_path):
 def test_domain_split_needs_a_conditional_dataset():
     assert domain_split(Factorisation(0, [1, 2, 3]), 2).sizes == [3, 3]
     with pytest.raises(ValueError, match="conditional"):
-        CycleDiscriminator(ConvDiscriminator, (6, 16, 16), Factorisation(0, [3, 3]), input_parts=0)
+        cycle_discriminator(ConvDiscriminator, (6, 16, 16), Factorisation(0, [3, 3]), input_parts=0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from factorgan.data.in_memory import DatasetError, PairedDataset, as_float
+from factorgan.data.in_memory import DatasetError, InMemoryData, as_float
 from factorgan.data.mnist import load_embedded, load_idx, make_digit_pairs, paired_mnist
 from factorgan.method.factorisation import Factorisation
 
@@ -106,7 +106,7 @@ def test_paired_mnist_dataset_and_paired_limit():
 
 def test_sampling_respects_the_paired_subset():
     train = torch.arange(20, dtype=torch.float32).view(20, 1, 1, 1).expand(20, 1, 2, 1).contiguous()
-    data = PairedDataset(train, train[:0], Factorisation(1, [1, 1]), paired=5, input_parts=1)
+    data = InMemoryData(train, train[:0], Factorisation(1, [1, 1]), paired=5, input_parts=1)
     g = torch.Generator().manual_seed(0)
     assert data.sample_paired(500, g).max() < 5
     assert data.sample_part(1, 500, g).max() >= 15  # parts come from every sample
@@ -127,8 +127,8 @@ def test_prepare_script_finds_existing_files(tmp_path):
 def test_uint8_storage_draws_the_same_batches_as_float():
     codes = torch.randint(256, (30, 6, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     f = Factorisation(dim=0, sizes=[3, 3])
-    packed = PairedDataset(codes, codes[:4], f, paired=10, input_parts=1)
-    plain = PairedDataset(codes.float() / 255, codes[:4].float() / 255, f, paired=10, input_parts=1)
+    packed = InMemoryData(codes, codes[:4], f, paired=10, input_parts=1)
+    plain = InMemoryData(codes.float() / 255, codes[:4].float() / 255, f, paired=10, input_parts=1)
     for draw in (lambda d, g: d.sample_paired(12, g), lambda d, g: d.sample_part(1, 12, g),
                  lambda d, g: d.sample_inputs(12, g, paired_only=False)):
         a = draw(packed, torch.Generator().manual_seed(3))
@@ -139,7 +139,7 @@ def test_uint8_storage_draws_the_same_batches_as_float():
 
 def test_split_inputs_and_join_inputs_are_inverse():
     x = torch.rand(4, 9, 5, 5)
-    data = PairedDataset(x, x[:1], Factorisation(dim=0, sizes=[2, 3, 4]), paired=2, input_parts=2)
+    data = InMemoryData(x, x[:1], Factorisation(dim=0, sizes=[2, 3, 4]), paired=2, input_parts=2)
     inputs, outputs = data.split_inputs(x)
     assert inputs.shape == (4, *data.input_shape) and outputs.shape == (4, *data.output_shape)
     torch.testing.assert_close(inputs, x[:, :5], rtol=0, atol=0)  # parts 0 and 1

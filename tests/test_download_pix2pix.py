@@ -207,5 +207,5 @@ def test_the_table_and_the_usage():
         assert set(spec.counts) == set(pix2pix.SPLITS) and spec.terms and spec.description
         assert f"--dataset {name} --root data" in pix2pix.__doc__
         for experiment in spec.experiments:
-            assert f"python -m factorgan.cli.train experiment={experiment} dataset.root=data" in pix2pix.__doc__
+            assert f"python -m factorgan.train experiment={experiment} dataset.root=data" in pix2pix.__doc__
     assert pix2pix.DATASETS["edges2shoes"].counts == {"train": 49825, "val": 200}

@@ -1,4 +1,4 @@
-"""``python -m factorgan.cli.evaluate`` on a tiny trained run."""
+"""``python -m factorgan.evaluate`` on a tiny trained run."""
 from __future__ import annotations
 
 import json
@@ -70,7 +70,7 @@ def test_a_run_without_evaluation_uses_its_experiments_evaluator_or_is_refused(t
 
 
 def test_command_line(run):
-    ok = subprocess.run([sys.executable, "-m", "factorgan.cli.evaluate", f"run={run}", "checkpoint=step_0000004",
+    ok = subprocess.run([sys.executable, "-m", "factorgan.evaluate", f"run={run}", "checkpoint=step_0000004",
                          "evaluation.num_samples=60"], capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0, ok.stderr
     assert "fid_top=" in ok.stdout and "step_0000004.pt" in read(run)["by_checkpoint"]

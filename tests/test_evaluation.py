@@ -48,11 +48,11 @@ def trainers(tmp_path_factory):
 
 def metrics_of(trainer, generator) -> dict[str, float]:
     trainer.G = generator
-    return evaluator()(trainer)
+    return evaluator()(trainer.G, trainer.data)
 
 
 def test_metric_names_and_ranges(trainers):
-    m = evaluator()(trainers[0.9])  # the untrained MLP generator: blurry noise
+    m = evaluator()(trainers[0.9].G, trainers[0.9].data)  # the untrained MLP generator: blurry noise
     assert tuple(m) == METRICS
     assert all(isinstance(v, float) and v == v for v in m.values())
     assert 0.7 < m["classifier_accuracy"] <= 1.0
@@ -62,7 +62,7 @@ def test_metric_names_and_ranges(trainers):
 @pytest.mark.parametrize("lam", [0.1, 0.9])
 def test_a_generator_of_real_pairs_beats_noise_and_models_the_dependencies(trainers, lam):
     trainer = trainers[lam]
-    untrained = evaluator()(trainer)
+    untrained = evaluator()(trainer.G, trainer.data)
     real = metrics_of(trainer, Replay(trainer.data.train))  # training pairs, same lam
     assert real["fid_top"] < 0.2 * untrained["fid_top"] and real["fid_bottom"] < 0.2 * untrained["fid_bottom"]
     assert real["dependency"] < 0.6  # classifier errors alone (86 % accuracy) stay small
@@ -79,18 +79,18 @@ def test_copying_the_top_digit_at_lam_0_1_is_caught_by_the_dependency_metric(tra
 
 def test_generated_samples_are_seeded_and_sized_by_num_samples(trainers):
     trainer = trainers[0.9]
-    a = PairedMNISTEvaluator(num_samples=300, classifier_epochs=1, progress=False)(trainer)
-    b = PairedMNISTEvaluator(num_samples=300, classifier_epochs=1, progress=False)(trainer)
-    c = PairedMNISTEvaluator(num_samples=300, seed=7, classifier_epochs=1, progress=False)(trainer)
+    a = PairedMNISTEvaluator(num_samples=300, classifier_epochs=1, progress=False)(trainer.G, trainer.data)
+    b = PairedMNISTEvaluator(num_samples=300, classifier_epochs=1, progress=False)(trainer.G, trainer.data)
+    c = PairedMNISTEvaluator(num_samples=300, seed=7, classifier_epochs=1, progress=False)(trainer.G, trainer.data)
     assert a == b and a["fid"] != c["fid"]
-    assert a["fid"] != evaluator()(trainer)["fid"]  # 300 vs the 1,000 test pairs
+    assert a["fid"] != evaluator()(trainer.G, trainer.data)["fid"]  # 300 vs the 1,000 test pairs
 
 
 @pytest.mark.parametrize("shape", [[], ["dataset.sample_shape=[1,28,28]", "dataset.sizes=[14,14]"]])
 def test_other_data_is_refused(tmp_path, shape):
     trainer = build_trainer(compose_config(*TINY, "dataset=synthetic", *shape), tmp_path)
     with pytest.raises(DatasetError, match="PairedMNIST"):
-        evaluator()(trainer)
+        evaluator()(trainer.G, trainer.data)
 
 
 def test_training_evaluates_at_the_end(run_dir):

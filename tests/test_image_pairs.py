@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from conftest import TINY, TINY_EVALUATED, compose_config
-from factorgan.method.discriminator import FactorisedDiscriminator, JointDiscriminator
 from factorgan.data import aligned
+from factorgan.training.steps import real_batch
 from factorgan.data.in_memory import DatasetError, PairedCountError, as_float
 from factorgan.data.image_pairs import EDGES2SHOES, cityscapes_pairs, edges2shoes
 from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
@@ -123,7 +123,7 @@ def test_experiment_configs_are_the_papers_setup():
         assert cfg.discriminator._target_ == "factorgan.nets.discriminators.ConvDiscriminator"
         assert cfg.discriminator.filters == 32 and cfg.discriminator.layers is None
         assert cfg.trainer.batch_size == 25 and cfg.trainer.disc_iter == 2 and cfg.trainer.max_steps == 200_000
-        assert cfg.evaluation._target_ == "factorgan.metrics.ls_score.LSScoreEvaluator"
+        assert cfg.evaluation._target_ == "factorgan.experiments.image_pairs.LSScoreEvaluator"
         assert cfg.evaluation.runs == 10 and cfg.evaluation.epochs == 40 and cfg.evaluation.filters == 16
         assert cfg.evaluation.layers is None and list(cfg.evaluation.betas) == [0.9, 0.999]
         assert cfg.experiment_name == name
@@ -138,11 +138,11 @@ def test_networks_at_64_pixels(variant):
     table = ["generator.output_layer=conv", "discriminator.layers=5"] if variant == "table" else []
     cfg = compose_config("experiment=edges2shoes", "device=cpu", *table)
     shoes = torch.zeros(30, 4, 64, 64, dtype=torch.uint8)
-    from factorgan.data.in_memory import PairedDataset
+    from factorgan.data.in_memory import InMemoryData
     from factorgan.method.factorisation import Factorisation
     from hydra.utils import instantiate
 
-    data = PairedDataset(shoes, shoes[:4], Factorisation(0, [1, 3]), paired=10)
+    data = InMemoryData(shoes, shoes[:4], Factorisation(0, [1, 3]), paired=10)
     G = instantiate(cfg.generator, out_shape=data.output_shape, cond_shape=data.input_shape)
     convs = [m for m in G.modules() if isinstance(m, (torch.nn.ConvTranspose2d, torch.nn.Conv2d))]
     want = [1024, 512, 256, 128, 64, 4] if variant == "table" else [512, 256, 128, 64, 4]
@@ -168,8 +168,8 @@ def test_each_model_trains_evaluates_and_draws_pairs(experiment, root, model, tm
     run_dir = tmp_path / "run"
     trainer = train(cfg, run_dir)
     assert trainer.step == 4 and isinstance(trainer.G, ConvGenerator)
-    assert isinstance(trainer.D, FactorisedDiscriminator if model == "factorgan" else JointDiscriminator)
-    x = trainer.generate(3).detach()
+    assert ("dep_p" in trainer.D.nets or "dep_p+dep_q" in trainer.D.nets) == (model == "factorgan")
+    x = trainer.ctx.generate(3).detach()
     assert x.shape == (3, channels, SIZE, SIZE) and 0 < float(x.min()) and float(x.max()) < 1
     metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     assert 0.0 < metrics["ls"] < 3.0 and metrics["ls_std"] == 0.0
@@ -183,7 +183,7 @@ def test_factorgan_shares_the_marginals_with_unpaired_data(shoes_root, tmp_path)
     the paired ones (the point of the experiment with paired=100 of 49,825)."""
     cfg = compose_config("experiment=edges2shoes", f"dataset.root={shoes_root}", "paired=2", *TINY, *SMALL)
     trainer = build_trainer(cfg, tmp_path / "run")
-    real = trainer.real_batch(200)
+    real = real_batch(trainer.D, trainer.data, 200, trainer.rng)
     train = as_float(trainer.data.train)
 
     def rows(x):

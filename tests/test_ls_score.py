@@ -3,15 +3,15 @@ generators with known answers (a copy of the real data scores ~0.5, a constant g
 ~0), its reproducibility, RNG hygiene and errors."""
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from factorgan.data.in_memory import PairedDataset, as_float
+from factorgan.data.in_memory import InMemoryData, as_float
 from factorgan.method.factorisation import Factorisation
-from factorgan.metrics.ls_score import LSScoreEvaluator, ls_loss, partition
+from factorgan.experiments.image_pairs import LSScoreEvaluator
+from factorgan.metrics.ls_score import ls_loss, partition
 
 SHAPE = (4, 16, 16)  # the smallest image ConvDiscriminator takes is 8×8
 FAST = dict(runs=2, epochs=8, batch_size=10, lr=1e-3, progress=False)  # bounds checked for seeds 0..9
@@ -73,10 +73,10 @@ class Broken(CopyReal):
         raise RuntimeError("generator failed")
 
 
-def make_trainer(G: nn.Module, test: torch.Tensor, input_parts: int = 0) -> SimpleNamespace:
-    data = PairedDataset(train=squares(4, 1), test=test, factorisation=Factorisation(dim=0, sizes=[1, 3]),
+def make_trainer(G: nn.Module, test: torch.Tensor, input_parts: int = 0) -> tuple[nn.Module, InMemoryData]:
+    data = InMemoryData(train=squares(4, 1), test=test, factorisation=Factorisation(dim=0, sizes=[1, 3]),
                          paired=4, input_parts=input_parts, name="squares")
-    return SimpleNamespace(data=data, G=G, device=torch.device("cpu"))
+    return G, data
 
 
 @pytest.fixture
@@ -131,11 +131,11 @@ def test_partition_refuses_to_leave_one_side_empty(n, fraction):
 
 # ---- the evaluator --------------------------------------------------------------------
 def test_copy_of_real_data_scores_near_half_and_bad_generators_near_zero(test_split):
-    good = LSScoreEvaluator(**FAST)(make_trainer(CopyReal(test_split), test_split))
+    good = LSScoreEvaluator(**FAST)(*make_trainer(CopyReal(test_split), test_split))
     assert set(good) == {"ls", "ls_std"}
     assert 0.3 < good["ls"] < 0.7, good
     for bad in (Constant(0.5), Constant(0.0), Noise()):
-        m = LSScoreEvaluator(**FAST)(make_trainer(bad, test_split))
+        m = LSScoreEvaluator(**FAST)(*make_trainer(bad, test_split))
         assert m["ls"] < 0.2 and m["ls"] < good["ls"] - 0.25, (type(bad).__name__, m)
         assert m["ls_std"] >= 0
 
@@ -152,15 +152,15 @@ def test_ordered_split_trains_every_run_on_the_first_share(test_split, monkeypat
 
     monkeypatch.setattr(ls, "partition", recording)
     ev = LSScoreEvaluator(runs=2, epochs=1, batch_size=10, split="ordered", progress=False)
-    ev(make_trainer(CopyReal(test_split), test_split))
+    ev(*make_trainer(CopyReal(test_split), test_split))
     n_train = round(0.8 * len(test_split))
     assert len(seen) == 2 and all(train.tolist() == list(range(n_train)) for train, _ in seen)
 
 
 def test_float_and_uint8_test_splits_give_the_same_score(test_split):
     ev = LSScoreEvaluator(runs=1, epochs=2, batch_size=10, progress=False)
-    a = ev(make_trainer(CopyReal(test_split), test_split))
-    b = ev(make_trainer(CopyReal(test_split), as_float(test_split)))
+    a = ev(*make_trainer(CopyReal(test_split), test_split))
+    b = ev(*make_trainer(CopyReal(test_split), as_float(test_split)))
     assert a["ls"] == pytest.approx(b["ls"], rel=1e-5)
     assert a["ls_std"] == 0.0  # population std of one run
 
@@ -168,8 +168,8 @@ def test_float_and_uint8_test_splits_give_the_same_score(test_split):
 def test_same_seed_same_score_other_seed_other_score(test_split):
     trainer = make_trainer(Constant(0.5), test_split)  # deterministic generator: only the seed varies
     kw = dict(runs=2, epochs=2, batch_size=10, progress=False)
-    a, b = LSScoreEvaluator(seed=5, **kw)(trainer), LSScoreEvaluator(seed=5, **kw)(trainer)
-    c = LSScoreEvaluator(seed=6, **kw)(trainer)
+    a, b = LSScoreEvaluator(seed=5, **kw)(*trainer), LSScoreEvaluator(seed=5, **kw)(*trainer)
+    c = LSScoreEvaluator(seed=6, **kw)(*trainer)
     assert a == b
     assert a["ls"] != c["ls"]
 
@@ -182,7 +182,7 @@ def test_global_rng_untouched_and_generator_mode_restored(test_split):
         G.modes.clear()
         state = torch.get_rng_state()
         with torch.no_grad():  # also works when the caller evaluates without autograd
-            ev(make_trainer(G, test_split))
+            ev(*make_trainer(G, test_split))
         assert torch.equal(torch.get_rng_state(), state)
         assert G.training == training
         assert G.modes and not any(G.modes)  # sampled in eval mode only
@@ -191,7 +191,7 @@ def test_global_rng_untouched_and_generator_mode_restored(test_split):
 def test_generator_mode_restored_on_error(test_split):
     G = Broken(test_split).train()
     with pytest.raises(RuntimeError, match="generator failed"):
-        LSScoreEvaluator(runs=1, epochs=1, progress=False)(make_trainer(G, test_split))
+        LSScoreEvaluator(runs=1, epochs=1, progress=False)(*make_trainer(G, test_split))
     assert G.training
 
 
@@ -199,7 +199,7 @@ def test_generator_mode_restored_on_error(test_split):
 def test_conditional_data_is_refused(test_split):
     trainer = make_trainer(CopyReal(test_split), test_split, input_parts=1)
     with pytest.raises(ValueError, match="unconditional.*input_parts=1"):
-        LSScoreEvaluator(**FAST)(trainer)
+        LSScoreEvaluator(**FAST)(*trainer)
 
 
 @pytest.mark.parametrize("n, match", [(0, "at least 2 samples.*has 0"), (1, "at least 2 samples.*has 1"),
@@ -207,7 +207,7 @@ def test_conditional_data_is_refused(test_split):
 def test_too_small_test_split_is_refused(n, match):
     test = squares(n, 0) if n else torch.empty(0, *SHAPE, dtype=torch.uint8)
     with pytest.raises(ValueError, match=match):
-        LSScoreEvaluator(**FAST)(make_trainer(Constant(), test))
+        LSScoreEvaluator(**FAST)(*make_trainer(Constant(), test))
 
 
 @pytest.mark.parametrize("kw", [dict(runs=0), dict(epochs=0), dict(batch_size=0), dict(train_fraction=1.0),

@@ -16,6 +16,7 @@ import yaml
 from factorgan.runs import checkpoint
 
 from factorgan.runs import directory as runs
+from factorgan.runs import metrics as run_metrics
 from factorgan.cli.results import main
 from factorgan.results.collect import ID_COLUMNS, collect
 from factorgan.results.figures import mean_interval, metric_figure
@@ -27,16 +28,17 @@ CITY_METRICS = ("mse", "pixel_accuracy", "class_accuracy/road")
 def make_run(root: Path, experiment: str, model: str, paired: int, lam: float | None, seed: int,
              metrics: dict[str, float] | None, step: int = 20) -> Path:
     """A run directory as training leaves it: config.yaml, checkpoint, metrics.json."""
-    run_dir = root / runs.run_path(experiment, model, paired, lam, seed, None)
+    run_dir = root / runs.run_path(experiment, model, paired, {"lam": lam}, seed, None)
     run_dir.mkdir(parents=True)
-    config = {"experiment_name": experiment, "model": {"name": model}, "paired": paired, "lam": lam,
+    tags = {} if lam is None else {"lam": lam}  # PairedMNIST names its lam in the run path
+    config = {"experiment_name": experiment, "model": {"name": model}, "paired": paired, "run_tags": tags,
               "seed": seed, "name": None, "trainer": {"max_steps": step}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
     checkpoint.save_atomic({"step": step, "config": config, "generator": {"w": torch.zeros(3)}},
                            checkpoint.checkpoint_dir(run_dir) / checkpoint.LAST)
-    runs.write_metrics_placeholder(run_dir)
+    run_metrics.write_metrics_placeholder(run_dir)
     if metrics is not None:
-        runs.write_metrics(run_dir, metrics, step, checkpoint.LAST)
+        run_metrics.write_metrics(run_dir, metrics, step, checkpoint.LAST)
     return run_dir
 
 
@@ -78,7 +80,9 @@ def written(sweep: Path) -> Path:
 
 def test_csv_has_one_row_per_run_with_the_metrics_json_values(sweep, written):
     table = pd.read_csv(written / "results.csv")
-    assert list(table.columns[: len(ID_COLUMNS)]) == ID_COLUMNS and table.columns[-1] == "run_dir"
+    # the ids, with the experiments' run tags (PairedMNIST's lam) after paired
+    ids = [*ID_COLUMNS[:3], "lam", *ID_COLUMNS[3:]]
+    assert list(table.columns[: len(ids)]) == ids and table.columns[-1] == "run_dir"
     assert set(MNIST_METRICS) | set(CITY_METRICS) <= set(table.columns)
     assert len(table) == 2 * 2 * 2 * 3 + 2 * 2 * 2 + 1 + 1
     for row in table.to_dict("records"):
@@ -86,10 +90,11 @@ def test_csv_has_one_row_per_run_with_the_metrics_json_values(sweep, written):
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
         assert (row["experiment"], row["model"], row["paired"], row["seed"]) == (
             config["experiment_name"], config["model"]["name"], config["paired"], config["seed"])
-        assert (math.isnan(row["lam"]) if config["lam"] is None else row["lam"] == config["lam"])
-        written = runs.read_metrics(run_dir)
+        lam = config["run_tags"].get("lam")
+        assert (math.isnan(row["lam"]) if lam is None else row["lam"] == lam)
+        written = run_metrics.read_metrics(run_dir)
         metrics = written.get("metrics", {})
-        for column in set(table.columns) - {*ID_COLUMNS, "run_dir"}:
+        for column in set(table.columns) - {*ids, "run_dir"}:
             if column in metrics:
                 assert row[column] == pytest.approx(metrics[column], rel=1e-12, abs=0)
             else:

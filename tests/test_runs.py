@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from conftest import TINY, compose_config
 from factorgan.runs import checkpoint
 from factorgan.runs import directory as runs
+from factorgan.runs import metrics as run_metrics
 from factorgan.runs.directory import RunError, on_existing_policy, plan_run
 
 
@@ -21,7 +22,7 @@ def save_run(run_dir: Path, cfg: dict[str, Any], step: int) -> Path:
     """A checkpoint as training writes it (only the fields the plan reads matter here)."""
     path = checkpoint.checkpoint_dir(run_dir) / checkpoint.LAST
     checkpoint.save_atomic({"step": step, "config": cfg}, path)
-    runs.write_metrics_placeholder(run_dir)
+    run_metrics.write_metrics_placeholder(run_dir)
     return path
 
 
@@ -52,7 +53,7 @@ def test_continue_waits_for_metrics_when_an_evaluation_is_configured(tmp_path):
     save_run(tmp_path, cfg, step=4)
     # trained but not evaluated (e.g. the evaluation crashed): resume, which evaluates
     assert plan_run(tmp_path, cfg, False, "continue", needs_metrics=True).action == "resume"
-    runs.write_metrics(tmp_path, {"fid": 3.0}, step=4, checkpoint_name=checkpoint.LAST)
+    run_metrics.write_metrics(tmp_path, {"fid": 3.0}, step=4, checkpoint_name=checkpoint.LAST)
     plan = plan_run(tmp_path, cfg, False, "continue", needs_metrics=True)
     assert plan.action == "skip" and "metrics written" in plan.reason
 

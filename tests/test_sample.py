@@ -1,4 +1,4 @@
-"""``python -m factorgan.cli.sample``: seeded samples of a tiny run in an ``.npz``."""
+"""``python -m factorgan.sample``: seeded samples of a tiny run in an ``.npz``."""
 from __future__ import annotations
 
 import subprocess
@@ -11,6 +11,7 @@ import torch
 
 from conftest import TINY, compose_config
 from factorgan.cli import sample
+from factorgan.samples.generate import draw_samples
 from factorgan.cli.common import CliError, load_run, main_guard
 from factorgan.data.in_memory import as_float
 from factorgan.cli.train import train
@@ -45,8 +46,8 @@ def test_samples_are_seeded_float32_in_unit_range(run, tmp_path):
 def test_samples_come_from_the_checkpoint_and_do_not_depend_on_batching(run, tmp_path):
     trainer, name = load_run(run, "last")
     assert name == "last.pt" and trainer.step == 4
-    whole = sample.draw_samples(trainer, 9)
-    torch.testing.assert_close(sample.draw_samples(trainer, 9, batch_size=4)[:4], whole[:4])
+    whole = draw_samples(trainer.G, trainer.data, 9)
+    torch.testing.assert_close(draw_samples(trainer.G, trainer.data, 9, batch_size=4)[:4], whole[:4])
     # The generator's own output for the first noise batch, computed by hand.
     z = torch.rand(9, 50, generator=torch.Generator().manual_seed(sample.DEFAULT_SEED)) * 2 - 1
     with torch.no_grad():
@@ -68,13 +69,13 @@ def test_an_existing_file_is_kept_unless_overwrite(run, tmp_path):
 def test_conditional_runs_keep_their_test_inputs(tmp_path):
     train(compose_config(*TINY, *SMALL, "dataset.conditional=true"), tmp_path / "r")
     trainer, _ = load_run(tmp_path / "r")
-    x = sample.draw_samples(trainer, 5)
+    x = draw_samples(trainer.G, trainer.data, 5)
     torch.testing.assert_close(x[:, :, :28], as_float(trainer.data.test[:5, :, :28]))
 
 
 def test_command_line(run, tmp_path, capsys):
     out = tmp_path / "cli.npz"
-    done = subprocess.run([sys.executable, "-m", "factorgan.cli.sample", f"run={run}", "n=3", f"out={out}"],
+    done = subprocess.run([sys.executable, "-m", "factorgan.sample", f"run={run}", "n=3", f"out={out}"],
                           capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert load(out).shape == (3, 1, 56, 28)

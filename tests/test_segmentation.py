@@ -2,16 +2,16 @@
 labels excluded), per-class accuracy, and the evaluator on a trainer."""
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from factorgan.data.in_memory import PairedDataset
+from factorgan.data.in_memory import InMemoryData
 from factorgan.data.cityscapes_labels import LABELS
 from factorgan.method.factorisation import Factorisation
-from factorgan.metrics.segmentation import CityscapesEvaluator, SegmentationScores, nearest_color, segmentation_metrics
+from factorgan.experiments.segmentation import CityscapesEvaluator
+from factorgan.metrics.segmentation import SegmentationScores, nearest_color, segmentation_metrics
 
 COLOR = {label.name: torch.tensor(label.color, dtype=torch.float32) / 255.0 for label in LABELS}
 
@@ -114,13 +114,12 @@ class CopyInput(nn.Module):
 def test_evaluator_scores_the_generator_on_the_test_split(batch_size):
     maps = torch.cat([paint(street()) for _ in range(5)])
     samples = torch.cat([maps, maps], dim=1)  # scene == map: copying the input is perfect
-    data = PairedDataset(samples, samples.clone(), Factorisation(0, [3, 3]), paired=2, input_parts=1)
+    data = InMemoryData(samples, samples.clone(), Factorisation(0, [3, 3]), paired=2, input_parts=1)
     G = CopyInput()
     G.train()
-    trainer = SimpleNamespace(data=data, G=G, device=torch.device("cpu"))
-    m = CityscapesEvaluator(batch_size=batch_size, progress=False)(trainer)
+    m = CityscapesEvaluator(batch_size=batch_size, progress=False)(G, data)
     assert m["mse"] == 0.0 and m["pixel_accuracy"] == 100.0
     assert G.training  # the generator's mode is restored
     noisy = CityscapesEvaluator(batch_size=batch_size, progress=False)(
-        SimpleNamespace(data=data, G=CopyInput(error=0.5), device=torch.device("cpu")))
+        CopyInput(error=0.5), data)
     assert noisy["mse"] > 0.0 and noisy["pixel_accuracy"] < 100.0

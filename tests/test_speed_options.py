@@ -7,6 +7,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import TINY, compose_config
 from factorgan.training.cuda_graphs import graphs_supported, make_step_runner
+from factorgan.training.steps import real_batch
 from factorgan.cli.train import build_trainer
 
 SMALL = ["generator.hidden=32", "discriminator.hidden=32"]
@@ -77,8 +78,8 @@ def test_channels_last_matches_the_default_layout(tmp_path):
     for t in (nhwc, nchw):  # same seed: same weights, batches, noise and permutations
         t.rng.manual_seed(0)
         with torch.no_grad():
-            fake = t.generate(4)
-        terms = t.D.losses(t.real_batch(4), fake, t.rng)
+            fake = t.ctx.generate(4)
+        terms = t.D.losses(real_batch(t.D, t.data, 4, t.rng), fake, t.rng)
         loss = sum(term.loss for term in terms.values())
         loss.backward()
         grads.append((fake, loss.detach(), [p.grad.clone() for p in t.D.parameters()]))
@@ -170,13 +171,13 @@ def test_a_training_step_reads_nothing_back_to_the_host(tmp_path, setting):
         t.train_step()
         t.train_step()
     assert mode.seen == []
-    objective = t.objective  # the probe itself works: a step that reads a value back is caught
+    objective = t.ctx.objective  # the probe itself works: a step that reads a value back is caught
 
     def reads_back(v):
         float(v.detach().sum())
         return objective(v)
 
-    t.objective = reads_back
+    t.ctx.objective = reads_back
     with _HostReads() as mode:
         t.train_step()
     assert mode.seen and set(mode.seen) == {"aten._local_scalar_dense.default"}

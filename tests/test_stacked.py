@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from conftest import TINY, compose_config
-from factorgan.method.discriminator import FactorisedDiscriminator, RealBatch
+from factorgan.method.discriminator import RealBatch
+from factorgan.method.variants import factorised_discriminator
 from factorgan.nets.discriminators import ConvDiscriminator, MLPDiscriminator
 from factorgan.method.factorisation import Factorisation
 from factorgan.nets.spectral_norm import SNLinear, apply_spectral_norm
@@ -78,7 +79,7 @@ def test_stacked_mlp_rejects_networks_of_different_shapes():
 def _factorised(stack: bool, make_net=None, shape=(1, 8, 4), sizes=(4, 4), dep_p=True, dim=1):
     torch.manual_seed(0)
     make_net = make_net or (lambda in_shape, width_mult: MLPDiscriminator(in_shape, hidden=16))
-    return FactorisedDiscriminator(make_net, shape, Factorisation(dim=dim, sizes=list(sizes)), dep_p=dep_p,
+    return factorised_discriminator(make_net, shape, Factorisation(dim=dim, sizes=list(sizes)), dep_p=dep_p,
                                    stack_same_shape=stack)
 
 

@@ -25,14 +25,14 @@ SMALL = ["trainer.max_steps=3", "trainer.sample_every=0", "generator.hidden=16",
 
 
 def multirun(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    """``python -m factorgan.cli.train -m ...`` as a user runs it, from ``cwd``."""
+    """``python -m factorgan.train -m ...`` as a user runs it, from ``cwd``."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, "-m", "factorgan.cli.train", "-m", *TINY, *SMALL, *args],
+    return subprocess.run([sys.executable, "-m", "factorgan.train", "-m", *TINY, *SMALL, *args],
                           capture_output=True, text=True, cwd=cwd, env=env)
 
 
 def run_dir(sweep: Path, model: str, paired: int = 10, lam: float = 0.9) -> Path:
-    return sweep / runs.run_path("paired_mnist", model, paired, lam, 0, None)
+    return sweep / runs.run_path("paired_mnist", model, paired, {"lam": lam}, 0, None)
 
 
 def step_of(path: Path) -> int:
@@ -58,7 +58,7 @@ def multirun_here(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 
     from factorgan.cli.train import main
 
-    monkeypatch.setattr(sys, "argv", ["factorgan.cli.train", "-m", *TINY, *SMALL, *args])
+    monkeypatch.setattr(sys, "argv", ["factorgan.train", "-m", *TINY, *SMALL, *args])
     GlobalHydra.instance().clear()
     capsys.readouterr()
     main()

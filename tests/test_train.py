@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import TINY, compose_config
 from factorgan.runs import checkpoint
+from factorgan.training.steps import real_batch
 from factorgan.runs.directory import RunError
 from factorgan.runs.scalars import NonFiniteLossError
 from factorgan.cli.train import build_trainer, train
@@ -66,8 +67,8 @@ def test_discriminator_steps_lower_the_discriminator_loss(tmp_path):
     def d_loss() -> float:
         trainer.rng.manual_seed(123)  # the same real/fake batches each time
         with torch.no_grad():
-            fake = trainer.generate(200)
-            terms = trainer.D.losses(trainer.real_batch(200), fake, trainer.rng)
+            fake = trainer.ctx.generate(200)
+            terms = trainer.D.losses(real_batch(trainer.D, trainer.data, 200, trainer.rng), fake, trainer.rng)
         return float(sum(t.loss for t in terms.values()))
 
     before = d_loss()
@@ -120,7 +121,7 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(run_dir):
     trainer.fit()
     good = checkpoint.load(run_dir / "checkpoints" / checkpoint.LAST)
     trainer.schedule.max_steps = 6
-    trainer.objective = lambda v: v * float("nan")  # the generator loss turns NaN
+    trainer.ctx.objective = lambda v: v * float("nan")  # the generator loss turns NaN
     with pytest.raises(NonFiniteLossError, match="loss/g"):
         trainer.fit()
     kept = checkpoint.load(run_dir / "checkpoints" / checkpoint.LAST)
@@ -135,7 +136,7 @@ def test_conditional_generation_keeps_the_input_part(tmp_path):
         trainer = train(cfg, tmp_path / model)
         assert "marginal_0" not in trainer.D.nets  # no marginal for the generator's input
         trainer.rng.manual_seed(0)
-        x = trainer.generate(8)
+        x = trainer.ctx.generate(8)
         trainer.rng.manual_seed(0)
         cond = trainer.data.sample_inputs(8, trainer.rng, paired_only=model == "gan")
         torch.testing.assert_close(trainer.data.factorisation.split(x)[0], cond, rtol=0, atol=0)
@@ -161,7 +162,7 @@ def test_paper_schedule_is_one_switch_away():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "factorgan.cli.train", *args], capture_output=True, text=True, cwd=REPO)
+    return subprocess.run([sys.executable, "-m", "factorgan.train", *args], capture_output=True, text=True, cwd=REPO)
 
 
 def test_command_line_run_refusal_and_config_printing(tmp_path):
@@ -174,7 +175,7 @@ def test_command_line_run_refusal_and_config_printing(tmp_path):
     too_many = _cli(f"hydra.run.dir={tmp_path / 'x'}", "paired=5000", *TINY)
     assert too_many.returncode == 2 and "maximum is paired=4000" in too_many.stderr
     printed = _cli("--cfg", "job", "model=gan")
-    assert printed.returncode == 0 and "JointDiscriminator" in printed.stdout
+    assert printed.returncode == 0 and "factorgan.method.variants.joint_discriminator" in printed.stdout
     unknown = _cli("--cfg", "job", "no_such_key=1")
     assert unknown.returncode != 0 and "no_such_key" in unknown.stderr
 
