@@ -179,7 +179,7 @@ class CombinedDiscriminator(nn.Module):
             assert batch.source == GENERATED
             x = fake
         if batch.shuffled:
-            x = self.factorisation.shuffle(x, generator)
+            x = self.factorisation.shuffle(x, generator, term.shuffle_groups)
         return self.view(term, x)
 
     def batches(self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None

@@ -57,18 +57,26 @@ class Factorisation:
         """Inverse of :meth:`split`."""
         return torch.cat(list(parts), dim=self.dim + 1)
 
-    def shuffle(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Independently shuffled batch: part 0 stays, part k>0 comes from ``perm_k``.
+    def shuffle(
+        self, x: Tensor, generator: torch.Generator | None = None,
+        groups: Sequence[Sequence[int]] | None = None,
+    ) -> Tensor:
+        """Independently shuffled batch: the first group stays, every other group of parts
+        comes from its own random permutation of the batch (default: each part its own
+        group, so part 0 stays and part k>0 comes from ``perm_k``).
 
         ``x``: ``(N, *sample_shape)``; returns a new tensor of the same shape. Each part's
-        multiset of rows is unchanged; the pairing between parts is broken.
+        multiset of rows is unchanged; the pairing between groups is broken, the parts
+        within a group stay together (a node of a factorisation tree shuffles its children).
         """
         n = x.shape[0]
         parts = self.split(x)
-        shuffled = [parts[0]]
-        for part in parts[1:]:
+        groups = [[i] for i in range(self.num_parts)] if groups is None else [list(g) for g in groups]
+        shuffled = list(parts)
+        for group in groups[1:]:
             perm = torch.randperm(n, generator=generator, device=x.device)
-            shuffled.append(part[perm])
+            for i in group:
+                shuffled[i] = parts[i][perm]
         return self.join(shuffled)
 
     def __repr__(self) -> str:

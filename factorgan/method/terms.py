@@ -57,6 +57,9 @@ class Term:
             None for the whole sample.
         combined: whether it counts in the combined logit the generator trains against
             (CycleGAN's domain-A discriminator is trained but critic of the other generator).
+        shuffle_groups: for shuffled batches, the groups of parts that move together
+            (a dependency pair of a node in a factorisation tree shuffles its children);
+            None: every part on its own.
     """
 
     name: str
@@ -65,6 +68,7 @@ class Term:
     sign: float = 1.0
     parts: tuple[int, ...] | None = None
     combined: bool = True
+    shuffle_groups: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.real.source == PART and (self.parts is None or len(self.parts) != 1):
@@ -76,14 +80,19 @@ def marginal(i: int) -> Term:
     return Term(f"marginal_{i}", real=Batch(PART), fake=Batch(GENERATED), parts=(i,))
 
 
-def p_dependency(name: str = "dep_p") -> Term:
-    """D_P: complete real samples against the same samples with their parts shuffled."""
-    return Term(name, real=Batch(PAIRED), fake=Batch(PAIRED, shuffled=True))
+def p_dependency(name: str = "dep_p", parts: tuple[int, ...] | None = None,
+                 groups: tuple[tuple[int, ...], ...] | None = None) -> Term:
+    """D_P: complete real samples against the same samples with their parts (or the
+    ``groups`` of ``parts``) shuffled."""
+    return Term(name, real=Batch(PAIRED), fake=Batch(PAIRED, shuffled=True), parts=parts, shuffle_groups=groups)
 
 
-def q_dependency(name: str = "dep_q") -> Term:
-    """D_Q (sign −1): generated samples against the same samples with their parts shuffled."""
-    return Term(name, real=Batch(GENERATED), fake=Batch(GENERATED, shuffled=True), sign=-1.0)
+def q_dependency(name: str = "dep_q", parts: tuple[int, ...] | None = None,
+                 groups: tuple[tuple[int, ...], ...] | None = None) -> Term:
+    """D_Q (sign −1): generated samples against the same samples with their parts (or
+    the ``groups`` of ``parts``) shuffled."""
+    return Term(name, real=Batch(GENERATED), fake=Batch(GENERATED, shuffled=True), sign=-1.0, parts=parts,
+                shuffle_groups=groups)
 
 
 def joint(name: str = "joint") -> Term:

@@ -14,7 +14,7 @@ from factorgan.cli.common import CliError, main_guard
 from factorgan.experiments.paired_mnist import METRICS
 from factorgan.cli.train import train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY_EVAL = [o for o in TINY if not o.startswith("evaluation")] + [
     "generator.hidden=16", "discriminator.hidden=16", "trainer.snapshot_every=2",
     "evaluation.classifier_epochs=1", "evaluation.num_samples=100", "evaluation.progress=false",

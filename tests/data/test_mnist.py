@@ -11,7 +11,7 @@ from factorgan.data.in_memory import DatasetError, InMemoryData, as_float
 from factorgan.data.mnist import load_embedded, load_idx, make_digit_pairs, paired_mnist
 from factorgan.method.factorisation import Factorisation
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> None:
@@ -104,17 +104,6 @@ def test_paired_mnist_dataset_and_paired_limit():
         paired_mnist(paired=4001, lam=0.9)
 
 
-def test_sampling_respects_the_paired_subset():
-    train = torch.arange(20, dtype=torch.float32).view(20, 1, 1, 1).expand(20, 1, 2, 1).contiguous()
-    data = InMemoryData(train, train[:0], Factorisation(1, [1, 1]), paired=5, input_parts=1)
-    g = torch.Generator().manual_seed(0)
-    assert data.sample_paired(500, g).max() < 5
-    assert data.sample_part(1, 500, g).max() >= 15  # parts come from every sample
-    assert data.sample_inputs(500, g, paired_only=True).max() < 5
-    assert data.sample_inputs(500, g, paired_only=False).max() >= 15
-    assert data.input_shape == (1, 1, 1) and data.output_shape == (1, 1, 1)
-
-
 def test_prepare_script_finds_existing_files(tmp_path):
     fake_mnist(tmp_path)
     out = subprocess.run(
@@ -122,26 +111,3 @@ def test_prepare_script_finds_existing_files(tmp_path):
         capture_output=True, text=True, check=True, cwd=REPO,
     )
     assert "50 train / 20 test" in out.stdout
-
-
-def test_uint8_storage_draws_the_same_batches_as_float():
-    codes = torch.randint(256, (30, 6, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    f = Factorisation(dim=0, sizes=[3, 3])
-    packed = InMemoryData(codes, codes[:4], f, paired=10, input_parts=1)
-    plain = InMemoryData(codes.float() / 255, codes[:4].float() / 255, f, paired=10, input_parts=1)
-    for draw in (lambda d, g: d.sample_paired(12, g), lambda d, g: d.sample_part(1, 12, g),
-                 lambda d, g: d.sample_inputs(12, g, paired_only=False)):
-        a = draw(packed, torch.Generator().manual_seed(3))
-        b = draw(plain, torch.Generator().manual_seed(3))
-        assert a.dtype == torch.float32
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-
-
-def test_split_inputs_and_join_inputs_are_inverse():
-    x = torch.rand(4, 9, 5, 5)
-    data = InMemoryData(x, x[:1], Factorisation(dim=0, sizes=[2, 3, 4]), paired=2, input_parts=2)
-    inputs, outputs = data.split_inputs(x)
-    assert inputs.shape == (4, *data.input_shape) and outputs.shape == (4, *data.output_shape)
-    torch.testing.assert_close(inputs, x[:, :5], rtol=0, atol=0)  # parts 0 and 1
-    torch.testing.assert_close(outputs, x[:, 5:], rtol=0, atol=0)  # part 2
-    torch.testing.assert_close(data.join_inputs(inputs, outputs), x, rtol=0, atol=0)

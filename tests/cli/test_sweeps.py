@@ -19,7 +19,7 @@ from factorgan.runs import threads
 from factorgan.data.in_memory import PairedCountError
 from factorgan.cli.train import build_trainer, expected_error, train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SWEEPS = REPO / "factorgan" / "configs" / "sweep"
 SMALL = ["trainer.max_steps=3", "trainer.sample_every=0", "generator.hidden=16", "discriminator.hidden=16"]
 

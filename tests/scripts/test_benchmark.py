@@ -7,7 +7,7 @@ import torch
 
 from factorgan.data.synthetic import random_parts
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _benchmark_module():

@@ -20,7 +20,7 @@ from factorgan.runs.directory import RunError
 from factorgan.runs.scalars import NonFiniteLossError
 from factorgan.cli.train import build_trainer, train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "factorgan" / "configs"
 SMALL_NETS = ["generator.hidden=16", "discriminator.hidden=16"]
 

@@ -58,3 +58,24 @@ def test_shuffle_is_seeded():
     c = f.shuffle(x, torch.Generator().manual_seed(2))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not torch.equal(a, c)
+
+
+def test_group_shuffle_moves_the_parts_of_a_group_together():
+    """A tree node shuffles its children: parts grouped as ((0,), (1, 2), (3, 4, 5))."""
+    f = Factorisation(dim=1, sizes=[1] * 6)
+    x = _batch()
+    y = f.shuffle(x, torch.Generator().manual_seed(0), groups=((0,), (1, 2), (3, 4, 5)))
+    rows = [p[:, 0, 0, 0] % 1000 for p in f.split(y)]  # the sample index each part came from
+    torch.testing.assert_close(rows[0], torch.arange(64.0))  # the first group stays
+    torch.testing.assert_close(rows[1], rows[2], rtol=0, atol=0)  # a group moves as one
+    torch.testing.assert_close(rows[3], rows[5], rtol=0, atol=0)
+    assert not torch.equal(rows[1], rows[3])  # groups move independently
+    for part_x, part_y in zip(f.split(x), f.split(y)):  # every part keeps its multiset
+        torch.testing.assert_close(part_x.flatten().sort().values, part_y.flatten().sort().values)
+
+
+def test_default_groups_are_the_parts():
+    f = Factorisation(dim=1, sizes=[2, 2, 2])
+    a = f.shuffle(_batch(), torch.Generator().manual_seed(4))
+    b = f.shuffle(_batch(), torch.Generator().manual_seed(4), groups=((0,), (1,), (2,)))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)

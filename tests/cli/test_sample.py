@@ -16,7 +16,7 @@ from factorgan.cli.common import CliError, load_run, main_guard
 from factorgan.data.in_memory import as_float
 from factorgan.cli.train import train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = ["generator.hidden=16", "discriminator.hidden=16"]
 
 

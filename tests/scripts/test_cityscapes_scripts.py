@@ -16,7 +16,7 @@ from PIL import Image
 
 from factorgan.data.cityscapes import cityscapes
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def load_script(name: str):
