@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import pytest
+from PIL import Image
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
@@ -26,6 +28,27 @@ def compose_config(*overrides: str) -> DictConfig:
     """The composed ``train`` config, as ``python -m factorgan.train <overrides>`` sees it."""
     with initialize_config_module("factorgan.configs", version_base="1.3"):
         return compose("train", overrides=list(overrides))
+
+
+def write_aligned(path, left: np.ndarray, right: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate([left, right], axis=1)).save(path)
+
+
+def make_edges2shoes(root, n_train: int, n_val: int, size: int, seed: int = 0) -> dict[str, list]:
+    """pix2pix's Edges2Shoes layout as lossless PNGs: grey edges (stored RGB, R = G = B) |
+    a colour photo; returns the halves per split in natural file order."""
+    rng = np.random.default_rng(seed)
+    halves: dict[str, list] = {}
+    for split, n in (("train", n_train), ("val", n_val)):
+        halves[split] = []
+        for i in range(1, n + 1):
+            grey = rng.integers(0, 256, (size, size), dtype=np.uint8)
+            edges = np.repeat(grey[:, :, None], 3, axis=2)
+            photo = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            write_aligned(root / "edges2shoes" / split / f"{i}_AB.png", edges, photo)
+            halves[split].append((grey, photo))
+    return halves
 
 
 @pytest.fixture(autouse=True, scope="session")

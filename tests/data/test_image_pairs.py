@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, TINY_EVALUATED, compose_config
+from conftest import TINY, TINY_EVALUATED, compose_config, make_edges2shoes
 from factorgan.data import aligned
 from factorgan.training.steps import real_batch
 from factorgan.data.in_memory import DatasetError, PairedCountError, as_float
@@ -22,27 +22,6 @@ from factorgan.cli.train import build_trainer, train
 
 SIZE = 16
 SMALL = ["generator.width=8", "discriminator.filters=8", "dataset.size=16", "dataset.cache=false"]
-
-
-def write_aligned(path, left: np.ndarray, right: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate([left, right], axis=1)).save(path)
-
-
-def make_edges2shoes(root, n_train: int, n_val: int, size: int, seed: int = 0) -> dict[str, list]:
-    """pix2pix's Edges2Shoes layout as lossless PNGs: grey edges (stored RGB, R = G = B) |
-    a colour photo; returns the halves per split in natural file order."""
-    rng = np.random.default_rng(seed)
-    halves: dict[str, list] = {}
-    for split, n in (("train", n_train), ("val", n_val)):
-        halves[split] = []
-        for i in range(1, n + 1):
-            grey = rng.integers(0, 256, (size, size), dtype=np.uint8)
-            edges = np.repeat(grey[:, :, None], 3, axis=2)
-            photo = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-            write_aligned(root / "edges2shoes" / split / f"{i}_AB.png", edges, photo)
-            halves[split].append((grey, photo))
-    return halves
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,40 @@
+"""Every config file: its ``_target_`` paths import, and every experiment composes."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import compose_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "factorgan" / "configs"
+FILES = sorted(p for p in CONFIGS.rglob("*.yaml"))
+
+
+def targets(node) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["_target_"]] if isinstance(node.get("_target_"), str) else []
+        return own + [t for v in node.values() for t in targets(v)]
+    return [t for v in node for t in targets(v)] if isinstance(node, list) else []
+
+
+def test_the_configs_name_targets():
+    assert len({t for f in FILES for t in targets(yaml.safe_load(f.read_text()) or {})}) >= 15
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_every_target_imports(path):
+    for target in targets(yaml.safe_load(path.read_text()) or {}):
+        if target.startswith("hydra_plugins."):
+            continue  # launcher plugins: Hydra's own
+        module, _, attr = target.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), attr)), target
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml")))
+def test_every_experiment_composes_with_its_run_tags(experiment):
+    cfg = compose_config(f"experiment={experiment}")
+    assert cfg.experiment_name == experiment and cfg.run_path.startswith(f"{experiment}/factorgan/paired")
+    assert ("lam" in cfg) == (experiment == "paired_mnist")  # PairedMNIST's own key

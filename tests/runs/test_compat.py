@@ -1,0 +1,108 @@
+"""Runs made by release 0.1.0 (committed in tests/fixtures/release_0_1) still evaluate,
+sample and resume, with the numbers that release computed."""
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from omegaconf import OmegaConf
+
+from conftest import compose_config
+from factorgan.cli import evaluate, sample
+from factorgan.cli.train import train
+from factorgan.runs import checkpoint
+from factorgan.runs.compat import TARGETS, upgrade_config
+from factorgan.runs.directory import config_differences
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "release_0_1"
+RUNS = ("paired_mnist_factorgan", "segmentation_cyclegan")
+# The command lines that made the fixtures (see their README), as the same run today.
+OVERRIDES = {
+    "paired_mnist_factorgan": [
+        "experiment=paired_mnist", "model=factorgan", "paired=50", "seed=1", "generator.hidden=16",
+        "discriminator.hidden=16", "trainer.max_steps=4", "trainer.log_every=2", "trainer.sample_every=2",
+        "trainer.ckpt_every=2", "trainer.snapshot_every=2", "trainer.progress=false", "device=cpu",
+        "evaluation.num_samples=100", "evaluation.classifier_epochs=1", "evaluation.progress=false"],
+    "segmentation_cyclegan": [
+        "experiment=cityscapes_seg", "trainer=cpu", "model=cyclegan", "paired=5", "dataset=synthetic",
+        "dataset.sample_shape=[6,16,16]", "dataset.dim=0", "dataset.sizes=[3,3]", "dataset.input_parts=1",
+        "dataset.n_train=20", "dataset.n_test=6", "dataset.uint8=true", "generator.width=4",
+        "discriminator.filters=4", "trainer.max_steps=4", "trainer.log_every=2", "trainer.sample_every=2",
+        "trainer.ckpt_every=2", "trainer.progress=false", "device=cpu"],
+}
+
+
+@pytest.fixture
+def old_run(tmp_path: Path, request) -> Path:
+    """A copy of a fixture run (evaluating writes into a run; the fixture stays as made)."""
+    return Path(shutil.copytree(FIXTURES / "runs" / request.param, tmp_path / request.param))
+
+
+def saved_config(name: str) -> dict:
+    return yaml.safe_load((FIXTURES / "runs" / name / "config.yaml").read_text())
+
+
+def targets(node) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["_target_"]] if "_target_" in node else []
+        return own + [t for v in node.values() for t in targets(v)]
+    return [t for v in node for t in targets(v)] if isinstance(node, list) else []
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_old_configs_upgrade_to_importable_targets_and_todays_keys(name):
+    old = saved_config(name)
+    assert any(t in TARGETS for t in targets(old))  # the fixture really names old paths
+    new = upgrade_config(old)
+    for target in targets(new):
+        module, _, attr = target.rpartition(".")
+        assert hasattr(importlib.import_module(module), attr), target
+    assert "trainer" not in new["model"] and ("steps" in new["model"]) == (name == "segmentation_cyclegan")
+    assert new["run_tags"] == ({"lam": 0.9} if name == "paired_mnist_factorgan" else {})
+    assert upgrade_config(new) == new  # today's configs pass unchanged
+    # The same command line today composes the upgraded config, up to what may change on resume.
+    today = compose_config(*OVERRIDES[name])
+    assert config_differences(new, OmegaConf.to_container(today, resolve=True)) == []
+
+
+@pytest.mark.parametrize("old_run", RUNS, indirect=True)
+def test_old_runs_evaluate_to_the_metrics_they_recorded(old_run):
+    recorded = json.loads((old_run / "metrics.json").read_text())["metrics"]
+    metrics = evaluate.main([f"run={old_run}", "device=cpu"])
+    assert set(metrics) == set(recorded)
+    assert metrics == pytest.approx(recorded, rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("old_run", RUNS, indirect=True)
+def test_old_runs_sample_what_they_sampled(old_run, tmp_path):
+    kind = "paired_mnist" if old_run.name.startswith("paired") else "segmentation"
+    recorded = np.load(FIXTURES / f"samples_{kind}.npz")
+    out = sample.main([f"run={old_run}", f"n={len(recorded['samples'])}", f"out={tmp_path / 'x.npz'}"])
+    np.testing.assert_allclose(np.load(out)["samples"], recorded["samples"], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("old_run", ["paired_mnist_factorgan"], indirect=True)
+def test_an_old_snapshot_evaluates_beside_the_final_metrics(old_run):
+    final = json.loads((old_run / "metrics.json").read_text())["metrics"]
+    evaluate.main([f"run={old_run}", "checkpoint=step_0000002"])
+    saved = json.loads((old_run / "metrics.json").read_text())
+    assert saved["metrics"] == final and "step_0000002.pt" in saved["by_checkpoint"]
+
+
+@pytest.mark.parametrize("old_run", RUNS, indirect=True)
+def test_old_runs_resume_from_their_checkpoints(old_run):
+    before = checkpoint.load(old_run / "checkpoints" / checkpoint.LAST)
+    cfg = compose_config(*OVERRIDES[old_run.name], "trainer.max_steps=6", "resume=true", "evaluation=null")
+    trainer = train(cfg, old_run)
+    assert trainer.step == 6
+    after = checkpoint.load(old_run / "checkpoints" / checkpoint.LAST)
+    assert after["step"] == 6 and set(after) >= set(before) - {"config"}
+    moved = [k for k, v in before["generator"].items() if v.is_floating_point()
+             and not torch.equal(v, after["generator"][k])]
+    assert moved  # the old weights were loaded and trained on

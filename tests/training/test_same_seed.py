@@ -1,0 +1,43 @@
+"""The same seed gives the same losses as release 0.1.0 for the first steps of every
+experiment and model (tests/fixtures/release_0_1/same_seed_losses.json, recorded with
+that release on the data made here)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import compose_config, make_edges2shoes
+from factorgan.cli.train import build_trainer
+from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
+
+RECORDED = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "release_0_1" /
+                       "same_seed_losses.json").read_text())
+RECORDED_ROOT = "/tmp/base/data"  # where the recording's data lay
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("same_seed")
+    make_synthetic_cityscapes(root, n_train=12, n_val=6, size=32, seed=0)
+    make_edges2shoes(root, n_train=12, n_val=6, size=32)
+    return root
+
+
+@pytest.mark.parametrize("case", sorted(RECORDED))
+def test_first_steps_log_the_recorded_values(case, data_root, tmp_path):
+    recorded = RECORDED[case]
+    overrides = [o.replace(RECORDED_ROOT, str(data_root)) for o in recorded["overrides"]]
+    trainer = build_trainer(compose_config(*overrides), tmp_path)
+    for step, want in enumerate(recorded["steps"], start=1):
+        trainer.train_step()
+        got = trainer.scalars.flush()  # every tag, averaged over the step's D and G steps
+        assert sorted(got) == sorted(want), step
+        values = {k: v for k, v in got.items() if not k.startswith("acc/")}
+        torch.testing.assert_close(values, {k: want[k] for k in values}, rtol=1e-4, atol=1e-5,
+                                   msg=lambda m: f"{case}, step {step}: {m}")
+        # accuracies count decisions: another CPU's rounding may flip one logit near 0
+        for tag in set(got) - set(values):
+            assert abs(got[tag] - want[tag]) <= 1 / 50 + 1e-6, (case, step, tag)
