@@ -70,8 +70,8 @@ class ClassifierSettings:
     """How the classifier is trained: Adam, cross-entropy, the paper's 20 epochs.
 
     The paper gives no learning rate; the official code used 1e-4 on 60,000 digits. On the
-    4,000 embedded digits 20 epochs at 1e-4 reach only about 89 % test accuracy, at 1e-3 95 %
-    (measured), so 1e-3 (Adam's default) it is.
+    4,000 embedded digits 20 epochs at 1e-4 fall short of 1e-3's test accuracy
+    (docs/experiments/paired_mnist.md), so 1e-3 (Adam's default) it is.
     """
 
     epochs: int = 20

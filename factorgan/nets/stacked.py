@@ -6,7 +6,7 @@ sized parts; D_P and D_Q) become one network whose layers hold the G weight matr
 stacked, ``(G, out, in)``, and run as batched matrix products on inputs ``(G, N, in)``:
 one kernel per layer instead of G, one power iteration per layer for all G spectral
 norms. Each member keeps its own weights, spectral norm and gradients, so the maths is
-that of the G separate networks (``tests/test_stacked.py`` trains both ways).
+that of the G separate networks (``tests/nets/test_stacked.py`` trains both ways).
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class _StackedSNLinearFn(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             # dL/dσ_g = -Σ g_g ⊙ x_g W_gᵀ / σ_g; dσ_g/dW_g = u_g v_gᵀ.
             grad_sigma = (g * xw).sum(dim=(1, 2)) * inv_sigma.view(-1)  # (G,)
-            # The rank-1 term as an in-place k = 1 batched product: on CPU ~5x faster than
+            # The rank-1 term as an in-place k = 1 batched product: on CPU much faster than
             # materialising the broadcast outer product and subtracting it.
             grad_w = torch.bmm(g.transpose(1, 2), x)
             grad_w.baddbmm_((u * grad_sigma.unsqueeze(1)).unsqueeze(2), v.unsqueeze(1), alpha=-1)

@@ -1,7 +1,7 @@
 """CPU threads per job, so that parallel jobs do not oversubscribe the machine.
 
 PyTorch and OpenMP start one thread per core by default. Two such processes on two cores
-spin against each other (measured here: each ran 10x slower than alone), so every job of
+spin against each other (docs/performance.md: each ran many times slower than alone), so every job of
 a parallel sweep limits itself to its share: ``jobs x threads <= cores``.
 """
 from __future__ import annotations

@@ -87,7 +87,7 @@ def _sample(dist, n, g):
 
 @pytest.mark.parametrize("dep_p", [True, False])
 def test_training_the_terms_with_their_losses_recovers_theorem1(dep_p):
-    """Each term learns from the data METHOD.md gives it (marginals: parts of real vs
+    """Each term learns from the data docs/method.md gives it (marginals: parts of real vs
     fake; D_P: paired vs shuffled paired; D_Q: fake vs shuffled fake), so trained terms
     combine to p/(p+q) — or, without D_P (no-cp), to the independent-parts optimum."""
     torch.manual_seed(0)
