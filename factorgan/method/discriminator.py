@@ -84,32 +84,35 @@ class CombinedDiscriminator(nn.Module):
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.nets = nn.ModuleDict()
         self.stacks: dict[str, tuple[str, ...]] = {}  # stacked network's key -> its terms
+        self._needs_paired = any(b.source == PAIRED for t in terms for b in (t.real, t.fake))
+        self._marginal_parts = tuple(sorted({t.parts[0] for t in terms if t.real.source == PART}))  # type: ignore[index]
         for term in terms:
             net = nets[term.name]
             self.nets[term.name] = apply_spectral_norm(net) if spectral_norm else net
         if stack_same_shape:
             self._stack_same_shape({t.name: self.in_shape(t) for t in terms})
 
-    # ---- what the terms need --------------------------------------------------------
+    # ---- what the terms need (fixed by the terms; read every discriminator step) -----
     @property
     def needs_paired(self) -> bool:
         """Whether any term reads complete real samples."""
-        return any(b.source == PAIRED for t in self.term_list for b in (t.real, t.fake))
+        return self._needs_paired
 
     @property
     def marginal_parts(self) -> tuple[int, ...]:
         """The parts whose isolated real observations some term reads, ascending."""
-        return tuple(sorted({t.parts[0] for t in self.term_list if t.real.source == PART}))  # type: ignore[index]
+        return self._marginal_parts
 
     def in_shape(self, term: Term) -> tuple[int, ...]:
         """Shape of one input of ``term``'s network."""
         return input_shape(term, self.factorisation, self.sample_shape)
 
-    def view(self, term: Term, x: Tensor) -> Tensor:
-        """What ``term`` sees of joint samples ``x`` ``(N, *sample_shape)``."""
+    def view(self, term: Term, x: Tensor, parts: Sequence[Tensor] | None = None) -> Tensor:
+        """What ``term`` sees of joint samples ``x`` ``(N, *sample_shape)`` (``parts``:
+        ``x`` already split, to cut it once for every term)."""
         if term.parts is None:
             return x
-        parts = self.factorisation.split(x)
+        parts = self.factorisation.split(x) if parts is None else parts
         if len(term.parts) == 1:
             return parts[term.parts[0]]
         return self.factorisation.join([parts[i] for i in term.parts])
@@ -156,7 +159,8 @@ class CombinedDiscriminator(nn.Module):
     # ---- the combined logit ---------------------------------------------------------
     def terms(self, x: Tensor) -> dict[str, Tensor]:
         """Each combined term's logit ``(N,)`` on joint samples ``x`` ``(N, *sample_shape)``."""
-        return self.logits({t.name: self.view(t, x) for t in self.term_list if t.combined})
+        parts = self.factorisation.split(x)
+        return self.logits({t.name: self.view(t, x, parts) for t in self.term_list if t.combined})
 
     def forward(self, x: Tensor) -> Tensor:
         """Combined logit ``(N,)`` on joint samples ``x``."""
@@ -167,27 +171,25 @@ class CombinedDiscriminator(nn.Module):
         return combine(logits, self.term_list)
 
     # ---- discriminator losses -------------------------------------------------------
-    def _side(self, term: Term, batch: Batch, real: RealBatch, fake: Tensor,
-              generator: torch.Generator | None) -> Tensor:
-        if batch.source == PART:
-            return real.parts[term.parts[0]]  # type: ignore[index]
-        if batch.source == PAIRED:
-            if real.paired is None:
-                raise ValueError(f"term {term.name!r} needs paired samples but the real batch has none")
-            x = real.paired
-        else:
-            assert batch.source == GENERATED
-            x = fake
-        if batch.shuffled:
-            x = self.factorisation.shuffle(x, generator, term.shuffle_groups)
-        return self.view(term, x)
-
     def batches(self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
                 ) -> dict[str, tuple[Tensor, Tensor]]:
         """Each term's ``(real, fake)`` rows for one discriminator step, in the terms'
         order (shuffles draw from ``generator`` in that order)."""
-        return {t.name: (self._side(t, t.real, real, fake, generator), self._side(t, t.fake, real, fake, generator))
-                for t in self.term_list}
+        joint = {PAIRED: real.paired, GENERATED: fake}
+        split = {k: self.factorisation.split(x) for k, x in joint.items() if x is not None}  # cut once
+
+        def side(term: Term, batch: Batch) -> Tensor:
+            if batch.source == PART:
+                return real.parts[term.parts[0]]  # type: ignore[index]
+            x = joint[batch.source]
+            if x is None:
+                raise ValueError(f"term {term.name!r} needs paired samples but the real batch has none")
+            if batch.shuffled:
+                x = self.factorisation.shuffle(x, generator, term.shuffle_groups)
+                return self.view(term, x)
+            return self.view(term, x, split[batch.source])
+
+        return {t.name: (side(t, t.real), side(t, t.fake)) for t in self.term_list}
 
     def real_fake_losses(self, batches: dict[str, tuple[Tensor, Tensor]]) -> dict[str, TermLoss]:
         """BCE loss and accuracy per term from its ``(real, fake)`` batches: each term's
