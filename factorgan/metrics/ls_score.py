@@ -6,7 +6,7 @@ generated ones; its loss on data it has not trained on measures how hard that is
 - each run randomly splits the test (validation) split into a test-train partition (80%)
   and a test-test partition (the rest) (``split="ordered"``: the first 80 % in file order,
   as the official evaluation code does);
-- a :class:`~factorgan.nets.discriminators.ConvDiscriminator` with half the paper's filters
+- a :class:`~factorgan.nets.conv.ConvDiscriminator` with half the paper's filters
   (16) is trained for 40 epochs on the test-train partition, each real minibatch paired
   with as many fresh generator samples, minimising :func:`ls_loss`;
 - the run's score is that loss on the whole test-test partition, against fresh samples.
@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from factorgan.data.interface import as_float
-from factorgan.nets.discriminators import ConvDiscriminator
+from factorgan.nets.conv import ConvDiscriminator
 from factorgan.samples.generate import uniform_noise
 
 

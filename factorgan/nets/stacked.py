@@ -117,7 +117,7 @@ class StackedLinear(nn.Module):
 
 
 class StackedMLP(nn.Module):
-    """G :class:`factorgan.nets.discriminators.MLPDiscriminator` networks of one input shape as
+    """G :class:`factorgan.nets.mlp.MLPDiscriminator` networks of one input shape as
     one network: ``(G, N, *in_shape) -> (G, N)`` logits.
 
     Args:

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from factorgan.data.interface import TrainingData
-from factorgan.samples.generate import eval_mode
+from factorgan.samples.generate import eval_mode, uniform_noise
 from factorgan.samples.images import channel_groups, displayable, image_grid, save_png
 
 
@@ -24,7 +24,7 @@ class SampleWriter:
         self.data = data
         # A private CPU generator: drawing the grid never disturbs the training RNG.
         g = torch.Generator().manual_seed(10_000 + seed)
-        self.z = torch.rand(n, generator.noise_dim, generator=g) * 2 - 1
+        self.z = uniform_noise(n, generator.noise_dim, g, "cpu")
         self.cond = None
         if data.input_parts:
             self.cond, _ = data.split_inputs(data.examples(n))

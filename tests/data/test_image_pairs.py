@@ -16,8 +16,7 @@ from factorgan.training.steps import real_batch
 from factorgan.data.in_memory import DatasetError, PairedCountError, as_float
 from factorgan.data.image_pairs import EDGES2SHOES, cityscapes_pairs, edges2shoes
 from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
-from factorgan.nets.discriminators import ConvDiscriminator
-from factorgan.nets.generators import ConvGenerator
+from factorgan.nets.conv import ConvDiscriminator, ConvGenerator
 from factorgan.cli.train import build_trainer, train
 
 SIZE = 16
@@ -97,9 +96,9 @@ def test_experiment_configs_are_the_papers_setup():
     for name, target in (("cityscapes_pairs", "cityscapes_pairs"), ("edges2shoes", "edges2shoes")):
         cfg = compose_config(f"experiment={name}")
         assert cfg.dataset._target_ == f"factorgan.data.image_pairs.{target}" and cfg.dataset.size == 64
-        assert cfg.generator._target_ == "factorgan.nets.generators.ConvGenerator" and cfg.generator.width == 64
+        assert cfg.generator._target_ == "factorgan.nets.conv.ConvGenerator" and cfg.generator.width == 64
         assert cfg.generator.output_layer == "transpose"  # the official code's
-        assert cfg.discriminator._target_ == "factorgan.nets.discriminators.ConvDiscriminator"
+        assert cfg.discriminator._target_ == "factorgan.nets.conv.ConvDiscriminator"
         assert cfg.discriminator.filters == 32 and cfg.discriminator.layers is None
         assert cfg.trainer.batch_size == 25 and cfg.trainer.disc_iter == 2 and cfg.trainer.max_steps == 200_000
         assert cfg.evaluation._target_ == "factorgan.experiments.image_pairs.LSScoreEvaluator"

@@ -133,8 +133,8 @@ def test_a_dataset_without_tensors_serves_training_grids_and_evaluation(tmp_path
     from factorgan.experiments.image_pairs import LSScoreEvaluator
     from factorgan.experiments.segmentation import CityscapesEvaluator
     from factorgan.method.variants import factorised_discriminator
-    from factorgan.nets.discriminators import MLPDiscriminator
-    from factorgan.nets.generators import MLPGenerator
+    from factorgan.nets.mlp import MLPDiscriminator
+    from factorgan.nets.mlp import MLPGenerator
     from factorgan.samples.generate import draw_samples
     from factorgan.training.loop import Schedule, Trainer
 

@@ -12,7 +12,7 @@ from conftest import TINY_EVALUATED, compose_config
 from factorgan.training.cyclegan import CycleGANSteps
 from factorgan.data.in_memory import as_float
 from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
-from factorgan.nets.discriminators import ConvDiscriminator
+from factorgan.nets.conv import ConvDiscriminator
 from factorgan.samples.grids import ComparisonSampleWriter
 from factorgan.cli.train import build_trainer, train
 from factorgan.nets.unet import UNetGenerator
@@ -37,7 +37,7 @@ def test_experiment_configs_are_the_paper_setup():
     cfg = compose_config("experiment=cityscapes_seg")
     assert cfg.paired == 25 and cfg.dataset.size == 128 and cfg.dataset.root == "data"
     assert cfg.generator._target_ == "factorgan.nets.unet.UNetGenerator" and cfg.generator.noise_dim == 50
-    assert cfg.discriminator._target_ == "factorgan.nets.discriminators.ConvDiscriminator"
+    assert cfg.discriminator._target_ == "factorgan.nets.conv.ConvDiscriminator"
     assert cfg.trainer.batch_size == 25 and cfg.trainer.disc_iter == 2 and cfg.spectral_norm
     assert cfg.optimizer.lr == 1e-4 and list(cfg.optimizer.betas) == [0.5, 0.999]
     cyc = compose_config("experiment=cityscapes_seg", "model=cyclegan").model

@@ -8,7 +8,7 @@ from torch import nn
 from factorgan.method.discriminator import CombinedDiscriminator, RealBatch
 from factorgan.method.terms import combine
 from factorgan.method.variants import factorgan_terms, factorised_discriminator, joint_discriminator
-from factorgan.nets.discriminators import MLPDiscriminator
+from factorgan.nets.mlp import MLPDiscriminator
 from factorgan.method.factorisation import Factorisation
 
 V = 3  # values per part in the discrete test space

@@ -9,7 +9,8 @@ import torch
 from conftest import TINY, compose_config
 from factorgan.method.discriminator import RealBatch
 from factorgan.method.variants import factorised_discriminator
-from factorgan.nets.discriminators import ConvDiscriminator, MLPDiscriminator
+from factorgan.nets.conv import ConvDiscriminator
+from factorgan.nets.mlp import MLPDiscriminator
 from factorgan.method.factorisation import Factorisation
 from factorgan.nets.spectral_norm import SNLinear, apply_spectral_norm
 from factorgan.nets.stacked import StackedLinear, StackedMLP

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
-from factorgan.nets.discriminators import count_parameters
 from factorgan.nets.unet import UNetGenerator
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 @pytest.mark.parametrize("size", [16, 32])

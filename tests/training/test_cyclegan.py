@@ -7,7 +7,7 @@ import torch
 from conftest import TINY, compose_config
 from factorgan.training.cyclegan import cycle_discriminator, domain_split
 from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
-from factorgan.nets.discriminators import ConvDiscriminator
+from factorgan.nets.conv import ConvDiscriminator
 from factorgan.method.factorisation import Factorisation
 from factorgan.cli.train import build_trainer
 from factorgan.method.discriminator import RealBatch

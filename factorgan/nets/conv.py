@@ -1,55 +1,17 @@
-"""Generator networks. Each maps noise ``z`` (N, Z) — and, for conditional models, an
-input part ``cond`` (N, *cond_shape) — to a sample (N, *out_shape) in [0, 1]."""
+"""The paper's convolutional networks for image pairs (Tables 4 and 5, and the official
+code's versions of them).
+
+The generator maps noise ``z`` ``(N, Z)`` to images ``(N, C, H, W)`` in [0, 1]; the
+discriminator maps images ``(N, C, H, W)`` to logits ``(N,)``, built once per
+sub-discriminator at that term's input shape (spectral normalisation: see
+:mod:`factorgan.nets.mlp`).
+"""
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
-import torch
 from torch import Tensor, nn
-
-
-class MLPGenerator(nn.Module):
-    """The paper's MNIST generator (Table 1): FC 50→128→128→prod(out_shape), sigmoid.
-
-    Args:
-        out_shape: shape of one generated sample, e.g. ``(1, 56, 28)``.
-        noise_dim: size of z.
-        hidden: width of the two hidden layers.
-        cond_shape: shape of the input part for a conditional generator (its pixels are
-            concatenated to z), or None.
-    """
-
-    def __init__(
-        self,
-        out_shape: Sequence[int],
-        noise_dim: int = 50,
-        hidden: int = 128,
-        cond_shape: Sequence[int] | None = None,
-    ) -> None:
-        super().__init__()
-        self.out_shape = tuple(int(s) for s in out_shape)
-        self.noise_dim = noise_dim
-        self.conditional = cond_shape is not None
-        in_features = noise_dim + (math.prod(cond_shape) if cond_shape is not None else 0)
-        self.net = nn.Sequential(
-            nn.Linear(in_features, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, math.prod(self.out_shape)),
-            nn.Sigmoid(),
-        )
-
-    def forward(self, z: Tensor, cond: Tensor | None = None) -> Tensor:
-        """``z``: (N, noise_dim), ``cond``: (N, *cond_shape) or None -> (N, *out_shape)."""
-        if (cond is not None) != self.conditional:
-            raise ValueError(
-                "this generator was built " + ("with" if self.conditional else "without")
-                + " an input part (cond_shape); call it accordingly"
-            )
-        h = z if cond is None else torch.cat([z, cond.flatten(1)], dim=1)
-        return self.net(h).view(z.shape[0], *self.out_shape)
 
 
 class ConvGenerator(nn.Module):
@@ -120,3 +82,56 @@ class ConvGenerator(nn.Module):
         if cond is not None:
             raise ValueError("ConvGenerator is unconditional: call it with noise only")
         return self.net(z.view(z.shape[0], self.noise_dim, 1, 1))
+
+
+class ConvDiscriminator(nn.Module):
+    """The paper's convolutional discriminator (Table 5).
+
+    Stride-2 4×4 convolutions (padding 1, LeakyReLU) with 32, 64, 128, … filters (times
+    ``width_mult``), ``layers`` of them or, by default (as the official code), until the
+    shorter image side is 4 pixels (5 layers at 128×128, 4 at 64×64, 3 at 32×32; Table 5
+    as printed has 5 at 64×64 too), then a bias-free FC layer
+    to one logit. The paper's table lists a LeakyReLU after the FC layer too; a logit
+    must be able to go negative, so (as the official code does) there is none.
+
+    Args:
+        in_shape: ``(C, H, W)`` of one input; H and W powers of two (≥ 8) times any
+            common factor, e.g. ``(3, 128, 128)`` (marginal) or ``(6, 128, 128)`` (joint).
+        filters: filters of the first layer.
+        width_mult: multiplies every layer's filters (2 for "GAN (big)").
+        negative_slope: LeakyReLU slope (PyTorch's default 0.01, as the official code).
+        layers: number of convolutions (H and W divisible by 2^layers), e.g. 5 for Table 5
+            as printed at 64×64 (last feature map 2×2); None: down to a side of 4.
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        filters: int = 32,
+        width_mult: int = 1,
+        negative_slope: float = 0.01,
+        layers: int | None = None,
+    ) -> None:
+        super().__init__()
+        channels, height, width = (int(s) for s in in_shape)
+        num_layers = int(math.log2(min(height, width))) - 2 if layers is None else int(layers)
+        if num_layers < 1 or height % 2**num_layers or width % 2**num_layers:
+            rule = "so the last feature map has a side of 4" if layers is None else f"(layers={layers})"
+            raise ValueError(
+                f"ConvDiscriminator input {tuple(in_shape)}: H and W must be ≥ 8 and divisible "
+                f"by 2^{num_layers} {rule}"
+            )
+        modules: list[nn.Module] = []
+        c_in = channels
+        for i in range(num_layers):
+            c_out = filters * width_mult * 2**i
+            # In place: autograd keeps only the activation (which the next layer saves
+            # anyway), not the convolution's output too: half the activation memory.
+            modules += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(negative_slope, inplace=True)]
+            c_in = c_out
+        features = c_in * (height >> num_layers) * (width >> num_layers)
+        self.net = nn.Sequential(*modules, nn.Flatten(), nn.Linear(features, 1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x``: ``(N, C, H, W)`` -> logits ``(N,)``."""
+        return self.net(x).squeeze(1)
