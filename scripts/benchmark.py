@@ -16,7 +16,7 @@ generator's forward pass for the discriminator steps (``gen``), real-data sampli
 
 Every run first prints the machine's speed of the moment (``machine`` in the JSON): dense
 GEMM GFLOP/s, the MNIST discriminator's first-layer GEMM in GFLOP/s and microseconds per
-tiny operation (dispatch overhead). Shared machines drift by up to 2.4x from day to day; compare
+tiny operation (dispatch overhead). Shared machines drift by several times from day to day; compare
 benchmark numbers from different days through these.
 
 ``--versus OVERRIDES`` compares instead: each case (A) against itself with the overrides
