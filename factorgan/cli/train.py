@@ -167,7 +167,7 @@ def main(cfg: DictConfig) -> None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         n_threads = threads.configure_threads(cfg.get("threads", "auto"), hydra_cfg.launcher if multirun else None)
-        print(f"CPU threads: {n_threads}")
+        print(f"CPU threads: {n_threads}", flush=True)  # before any failure: a sweep job's log shows it
         train(cfg, run_dir, multirun)
     except Exception as raised:
         err = expected_error(raised)
