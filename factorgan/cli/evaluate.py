@@ -54,6 +54,8 @@ def main(argv: list[str]) -> dict[str, float]:
     overrides = [f"{k}={v}" for k, v in args.items() if k.startswith("evaluation.")]
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
     evaluator: Any = instantiate(cfg.evaluation)
+    if getattr(evaluator, "run_dir", False) is None:  # an evaluator that keeps partial results
+        evaluator.run_dir = trainer.run_dir
     metrics = evaluator(trainer.G, trainer.data)
     trainer.record_metrics(metrics, ckpt)
     print(f"{args['run']} ({ckpt}, step {trainer.step}): "

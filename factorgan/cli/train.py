@@ -137,6 +137,8 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, multirun: bool = F
     if cfg.get("evaluation") is not None:
         # The evaluator is any callable (generator, data) -> {metric: value} (config `evaluation`).
         evaluator = instantiate(cfg.evaluation)
+        if getattr(evaluator, "run_dir", False) is None:  # an evaluator that keeps partial results
+            evaluator.run_dir = run_dir
         metrics = evaluator(trainer.G, trainer.data)
         trainer.record_metrics(metrics)
         print("Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))

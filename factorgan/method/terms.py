@@ -95,9 +95,10 @@ def q_dependency(name: str = "dep_q", parts: tuple[int, ...] | None = None,
                 shuffle_groups=groups)
 
 
-def joint(name: str = "joint") -> Term:
-    """The GAN baseline's one discriminator: complete real samples against generated ones."""
-    return Term(name, real=Batch(PAIRED), fake=Batch(GENERATED))
+def joint(name: str = "joint", parts: tuple[int, ...] | None = None) -> Term:
+    """The GAN baseline's one discriminator: complete real samples against generated ones
+    (``parts``: the parts it sees; None: whole samples)."""
+    return Term(name, real=Batch(PAIRED), fake=Batch(GENERATED), parts=parts)
 
 
 def input_shape(term: Term, factorisation: Factorisation, sample_shape: Sequence[int]) -> tuple[int, ...]:

@@ -19,14 +19,23 @@ from factorgan.method.terms import Term, input_shape, joint, marginal, p_depende
 NetFactory = Callable[..., nn.Module]
 
 
-def factorgan_terms(num_parts: int, input_parts: int = 0, dep_p: bool = True, dep_q: bool = True) -> list[Term]:
+def seen_parts(num_parts: int, input_parts: int, see_inputs: bool) -> tuple[int, ...] | None:
+    """The parts the whole-sample terms see: all (None), or only the generated ones when
+    the inputs follow from them (audio: the mixture is the sum of the sources)."""
+    return None if see_inputs or not input_parts else tuple(range(input_parts, num_parts))
+
+
+def factorgan_terms(num_parts: int, input_parts: int = 0, dep_p: bool = True, dep_q: bool = True,
+                    see_inputs: bool = True) -> list[Term]:
     """A marginal per generated part (conditional FactorGAN: none for the ``input_parts``
-    leading parts, since q(x_1) = p(x_1) by construction), then D_P and D_Q."""
+    leading parts, since q(x_1) = p(x_1) by construction), then D_P and D_Q (on the
+    generated parts only with ``see_inputs=False``)."""
     terms = [marginal(i) for i in range(input_parts, num_parts)]
+    parts = seen_parts(num_parts, input_parts, see_inputs)
     if dep_p:
-        terms.append(p_dependency())
+        terms.append(p_dependency(parts=parts))
     if dep_q:
-        terms.append(q_dependency())
+        terms.append(q_dependency(parts=parts))
     return terms
 
 
@@ -59,10 +68,11 @@ def factorised_discriminator(
     spectral_norm: bool = True,
     width_mult: int = 1,
     stack_same_shape: bool = False,
+    see_inputs: bool = True,
 ) -> CombinedDiscriminator:
     """FactorGAN's discriminator: marginals, D_P (``dep_p=False``: FactorGAN-no-cp,
-    d_P ≡ 0) and D_Q."""
-    terms = factorgan_terms(factorisation.num_parts, input_parts, dep_p, dep_q)
+    d_P ≡ 0) and D_Q; ``see_inputs=False``: D_P and D_Q see the generated parts only."""
+    terms = factorgan_terms(factorisation.num_parts, input_parts, dep_p, dep_q, see_inputs)
     return build(terms, make_net, sample_shape, factorisation, spectral_norm, width_mult, stack_same_shape)
 
 
@@ -73,7 +83,10 @@ def joint_discriminator(
     input_parts: int = 0,
     spectral_norm: bool = True,
     width_mult: int = 1,
+    see_inputs: bool = True,
 ) -> CombinedDiscriminator:
     """The GAN baseline: one discriminator on the joint sample, trained on paired data;
-    ``width_mult=2`` is the paper's "GAN (big)"."""
-    return build([joint()], make_net, sample_shape, factorisation, spectral_norm, width_mult)
+    ``width_mult=2`` is the paper's "GAN (big)"; ``see_inputs=False``: on the generated
+    parts only."""
+    parts = seen_parts(factorisation.num_parts, input_parts, see_inputs)
+    return build([joint(parts=parts)], make_net, sample_shape, factorisation, spectral_norm, width_mult)

@@ -30,9 +30,13 @@ class SampleWriter:
             self.cond, _ = data.split_inputs(data.examples(n))
             self.z = self.z[: len(self.cond)]
 
-    @torch.no_grad()
     def draw(self) -> torch.Tensor:
-        """Generated joint samples ``(n, *sample_shape)`` on the CPU."""
+        """Generated joint samples ``(n, *sample_shape)`` on the CPU, clamped to [0, 1]."""
+        return self.generate().clamp(0, 1)
+
+    @torch.no_grad()
+    def generate(self) -> torch.Tensor:
+        """Generated joint samples ``(n, *sample_shape)`` on the CPU, float32 as generated."""
         device = next(self.G.parameters()).device
         with eval_mode(self.G):
             z = self.z.to(device)
@@ -41,7 +45,7 @@ class SampleWriter:
             else:
                 cond = self.cond.to(device)
                 x = self.data.join_inputs(cond, self.G(z, cond))
-        return x.float().clamp(0, 1).cpu()
+        return x.float().cpu()
 
     def grid(self) -> torch.Tensor:
         """The image grid ``(1 or 3, H, W)``: the drawn samples, about square (samples of
