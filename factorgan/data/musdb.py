@@ -178,7 +178,6 @@ def cache_key(tracks: Sequence, settings: AudioSettings) -> str:
 
 def _compute(job: tuple) -> tuple[str, int]:
     root, is_wav, subset, name, settings, out = job
-    torch.set_num_threads(1)  # one song per worker: the workers share the cores
     track = next(t for t in list_songs(Path(root), subset, is_wav) if t.name == name)
     spec = song_spectrograms(track, settings)
     tmp = Path(out).with_suffix(".tmp.npy")
@@ -208,7 +207,8 @@ def build_cache(root: Path, is_wav: bool, tracks: Sequence, settings: AudioSetti
             for job in tqdm(jobs, desc=desc, unit="song"):
                 _compute(job)
         else:
-            with ProcessPoolExecutor(workers) as pool:
+            # one song per worker and one thread each: the workers share the cores
+            with ProcessPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
                 for _ in tqdm(pool.map(_compute, jobs), total=len(jobs), desc=desc, unit="song"):
                     pass
     songs = {t.subset + "/" + t.name: int(np.load(folder / t.subset / f"{t.name}.npy", mmap_mode="r").shape[-1])
