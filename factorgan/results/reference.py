@@ -27,6 +27,7 @@ class ReferenceTable:
     value: str  # the column holding the metric
     sep: str = ","
     where: tuple[tuple[str, str], ...] = ()  # (column, value) filters
+    paired: str = "Paired samples"  # the column holding our `paired`
 
 
 REFERENCES = (
@@ -40,6 +41,10 @@ REFERENCES = (
     # One row per evaluation run (10 per setting): read_table averages them.
     ReferenceTable("cityscapes_pairs", "ls", "image_pairs_ls.csv", value="LS", where=(("Dataset", "cityscapes"),)),
     ReferenceTable("edges2shoes", "ls", "image_pairs_ls.csv", value="LS", where=(("Dataset", "edges2shoes"),)),
+    # Figure 6: 15-s windows of every test song pooled per source (the official aggregation).
+    *(ReferenceTable("musdb_sep", f"sdr_{source.lower()}_{stat.lower()}", "musdb_sdr.csv", value=f"{stat} SDR",
+                     where=(("Source", source),), paired="Songs")
+      for source in ("Vocals", "Accompaniment") for stat in ("Mean", "Median")),
 )
 
 
@@ -55,7 +60,7 @@ def read_table(table: ReferenceTable) -> pd.DataFrame:
         raise ValueError(f"{table.file}: models {unknown} have no name in PAPER_MODELS")
     tidy = pd.DataFrame({
         "model": raw["Model"].map(PAPER_MODELS).to_numpy(),
-        "paired": raw["Paired samples"].astype(float).to_numpy(),
+        "paired": raw[table.paired].astype(float).to_numpy(),
         "lam": raw["Lambda"].astype(float).to_numpy() if "Lambda" in raw else float("nan"),
         "value": raw[table.value].astype(float).to_numpy(),
     })

@@ -20,6 +20,7 @@ from factorgan.runs import metrics as run_metrics
 from factorgan.cli.results import main
 from factorgan.results.collect import ID_COLUMNS, collect
 from factorgan.results.figures import mean_interval, metric_figure
+from factorgan.results.reference import reference_for
 
 MNIST_METRICS = ("fid_top", "fid_bottom", "fid", "dependency", "classifier_accuracy")
 CITY_METRICS = ("mse", "pixel_accuracy", "class_accuracy/road")
@@ -199,3 +200,11 @@ def test_image_pair_ls_reference_is_the_mean_of_the_papers_runs(experiment, data
         runs_ = [float(r["LS"]) for r in rows if names[r["Model"]] == model and float(r["Paired samples"]) == paired]
         assert len(runs_) == 10
         assert value == pytest.approx(sum(runs_) / 10, rel=1e-12)
+
+
+def test_musdb_reference_is_the_papers_pooled_sdr_per_source():
+    vocals = reference_for("musdb_sep", "sdr_vocals_mean")
+    row = vocals[(vocals["model"] == "factorgan") & (vocals["paired"] == 50)]
+    assert row["value"].tolist() == pytest.approx([2.0191757])  # Figure 6: mean of pooled 15-s windows
+    median = reference_for("musdb_sep", "sdr_accompaniment_median")
+    assert sorted(median["paired"].unique()) == [10, 20, 50] and set(median["model"]) == {"gan", "factorgan"}
