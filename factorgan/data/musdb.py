@@ -319,6 +319,13 @@ class MusdbData(TrainingData):
     def samples(self, split: str, index: Tensor) -> Tensor:
         return self._gather(split, index)
 
+    def examples(self, n: int) -> Tensor:
+        """``n`` test snippets spread evenly over the test songs (the first ones of a song
+        are often an intro without vocals), on the CPU."""
+        total = self.num_samples(TEST)
+        rows = torch.linspace(0, total - 1, min(n, total)).round().long()
+        return self.samples(TEST, rows).cpu()
+
     def song_names(self, split: str = TEST) -> list[str]:
         return list(self.names[split])
 
