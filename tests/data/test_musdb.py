@@ -127,3 +127,12 @@ def test_stems_without_ffmpeg_say_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setattr(musdb_module, "_which", lambda cmd: False)
     with pytest.raises(DatasetError, match="needs ffmpeg.*apt-get install ffmpeg"):
         load(root, tmp_path / "cache", paired=0)
+
+
+def test_the_validation_option_holds_out_musdbs_validation_songs(tmp_path):
+    root = make_synthetic_musdb(tmp_path / "v", n_train=3, n_test=1, seconds=1.0)
+    (root / "train" / "song001").rename(root / "train" / "Actions - One Minute Smile")  # a musdb validation song
+    every = load(root, tmp_path / "cache", paired=1, snippet=32, snippet_hop=16)
+    held = load(root, tmp_path / "cache", paired=1, snippet=32, snippet_hop=16, validation=True)
+    assert "Actions - One Minute Smile" in every.names[TRAIN]
+    assert held.names[TRAIN] == [n for n in every.names[TRAIN] if n != "Actions - One Minute Smile"]
