@@ -2,9 +2,9 @@
 
 One row per fixed test example: the input (mixture), every generated part, every true
 part, each channel a grey image with low frequencies at the bottom, on one scale. The
-first example's parts also go to TensorBoard as audio, turned back into sound by
-Griffin-Lim from their magnitudes alone (a preview: the evaluation uses the mixture's
-phase).
+examples' parts also go to TensorBoard as audio, one example after the other, turned
+back into sound by Griffin-Lim from their magnitudes alone (a preview: the evaluation
+uses the mixture's phase).
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def griffin_lim(log_mag: Tensor, n_fft: int = 512, hop: int = 256, iters: int = 
 
 class SpectrogramSampleWriter(SampleWriter):
     """Conditional spectrogram data: input | generated parts | true parts per row, and
-    the first row's parts as audio in TensorBoard (tags ``audio/<part>_{generated,true}``).
+    the parts as audio in TensorBoard (tags ``audio/<input>``, ``audio/<part>_{generated,true}``).
 
     Args:
         part_names: names of the parts in the sample's order (for the audio tags).
@@ -68,15 +68,14 @@ class SpectrogramSampleWriter(SampleWriter):
 
     def write(self, writer: SummaryWriter | None, step: int) -> Path:
         latest = super().write(writer, step)
-        if writer is not None:
-            cond, out = self.data.split_inputs(self.generate()[:1])
-            k = self.data.input_parts
-            names = self.part_names
-            clips = {f"audio/{names[0]}": cond[0, 0]}
-            clips.update({f"audio/{names[k + i]}_generated": out[0, i] for i in range(out.shape[1])})
-            clips.update({f"audio/{names[k + i]}_true": self.truth[0, i].float() for i in range(out.shape[1])})
-            for tag, spec in clips.items():
-                audio = griffin_lim(spec, self.n_fft, self.hop)
+        if writer is not None:  # every example's parts, one after the other: a few seconds
+            cond, out = self.data.split_inputs(self.generate())
+            k, names = self.data.input_parts, self.part_names
+            clips = {f"audio/{names[0]}": cond[:, 0]}
+            clips.update({f"audio/{names[k + i]}_generated": out[:, i] for i in range(out.shape[1])})
+            clips.update({f"audio/{names[k + i]}_true": self.truth[:, i].float() for i in range(out.shape[1])})
+            for tag, specs in clips.items():
+                audio = torch.cat([griffin_lim(s, self.n_fft, self.hop) for s in specs])
                 writer.add_audio(tag, (audio / audio.abs().max().clamp_min(1e-6)).unsqueeze(0), step,
                                  sample_rate=self.sample_rate)
         return latest

@@ -74,3 +74,17 @@ def test_an_evaluation_resumes_from_the_kept_song_scores(songs, tmp_path, monkey
     monkeypatch.setattr(musdb_experiment, "_score", no_scoring)
     again = evaluate.main([f"run={run_dir}", "evaluation.workers=1"])
     assert again == pytest.approx(first)
+
+
+def test_tensorboard_gets_the_spectrograms_and_audio_of_every_part(songs, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    train(config(songs, tmp_path / "cache", "paired=1", "evaluation=null", "samples.n=2"), run_dir)
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"audio": 0, "images": 0})
+    events.Reload()
+    assert "samples" in events.Tags()["images"]
+    assert set(events.Tags()["audio"]) == {f"audio/{p}" for p in (
+        "mixture", "accompaniment_generated", "vocals_generated", "accompaniment_true", "vocals_true")}
+    clip = events.Audio("audio/vocals_true")[-1]
+    assert clip.sample_rate == 22_050 and clip.length_frames == 2 * (32 - 1) * 256  # two 32-frame snippets
