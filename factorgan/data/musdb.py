@@ -15,8 +15,9 @@ separately and differs slightly from the sum of the stems), or accompaniment + v
 
 A song becomes one float16 array ``(3, 256, frames)``: mixture | accompaniment | vocals.
 The arrays are computed once (in parallel over songs, with a progress bar) into a cache
-folder keyed by the file list and every setting, outside the dataset folder, and read
-memory-mapped: memory does not grow with the number of songs. A training sample is a
+folder keyed by the file list and every setting, outside the dataset folder, stored
+frames-major, and read a snippet at a time with ``pread`` (:class:`SongFile`): memory
+does not grow with the number of songs. A training sample is a
 snippet of 128 frames starting every 64 frames.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ from factorgan.method.factorisation import Factorisation
 SOURCES = ("drums", "bass", "other", "vocals")
 PARTS = ("mixture", "accompaniment", "vocals")  # the channels of a sample
 MUSDB_RATE = 44_100
-CACHE_VERSION = 1  # bump when the cached arrays change meaning
+CACHE_VERSION = 2  # bump when the cached arrays change meaning (2: frames-major)
 PAIRED_SEED = 1337  # the official code's shuffle of the training songs
 HELP = """Expected MUSDB18 or MUSDB18-HQ under {root}:
   {root}/train/<song>.stem.mp4 and {root}/test/<song>.stem.mp4        (MUSDB18; needs ffmpeg)
@@ -179,7 +180,8 @@ def cache_key(tracks: Sequence, settings: AudioSettings) -> str:
 def _compute(job: tuple) -> tuple[str, int]:
     root, is_wav, subset, name, settings, out = job
     track = next(t for t in list_songs(Path(root), subset, is_wav) if t.name == name)
-    spec = song_spectrograms(track, settings)
+    # frames-major (frames, 3, bins): a snippet is one contiguous block of the file
+    spec = np.ascontiguousarray(song_spectrograms(track, settings).transpose(2, 0, 1))
     tmp = Path(out).with_suffix(".tmp.npy")
     np.save(tmp, spec)
     tmp.replace(out)  # atomic: an interrupted build never leaves half a song
@@ -211,10 +213,43 @@ def build_cache(root: Path, is_wav: bool, tracks: Sequence, settings: AudioSetti
             with ProcessPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
                 for _ in tqdm(pool.map(_compute, jobs), total=len(jobs), desc=desc, unit="song"):
                     pass
-    songs = {t.subset + "/" + t.name: int(np.load(folder / t.subset / f"{t.name}.npy", mmap_mode="r").shape[-1])
-             for t in tracks}
+    songs = {t.subset + "/" + t.name: SongFile(folder / t.subset / f"{t.name}.npy").frames for t in tracks}
     index.write_text(json.dumps({"settings": asdict(settings), "frames": songs}, indent=1))
     return folder
+
+
+class SongFile:
+    """One cached song, ``(frames, 3, bins)`` float16 in an ``.npy`` file, read by
+    ``pread``: a snippet is one contiguous read that lands in the page cache, not in the
+    process's memory (a memory map would keep every touched page resident)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            self.offset = f.tell()
+        if fortran or dtype != np.float16 or len(shape) != 3:
+            raise DatasetError(f"{self.path} is not a song of this cache version: delete its folder to rebuild it")
+        self.frames, self.channels, self.bins = (int(s) for s in shape)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(3, bins, frames)``, the song's spectrogram shape."""
+        return self.channels, self.bins, self.frames
+
+    def read(self, start: int = 0, length: int | None = None, channels: slice = slice(None)) -> np.ndarray:
+        """Frames ``start .. start + length`` as float16 ``(C, bins, length)``."""
+        length = self.frames - start if length is None else length
+        row = self.channels * self.bins * 2  # bytes per frame
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            raw = os.pread(fd, length * row, self.offset + start * row)
+        finally:
+            os.close(fd)
+        block = np.frombuffer(raw, dtype=np.float16).reshape(length, self.channels, self.bins)
+        return block[:, channels].transpose(1, 2, 0)
 
 
 # ---- the dataset ------------------------------------------------------------------------
@@ -244,7 +279,7 @@ class MusdbData(TrainingData):
     FactorGAN, the generator's inputs.
     """
 
-    def __init__(self, songs: dict[str, list[np.ndarray]], names: dict[str, list[str]], paired: int,
+    def __init__(self, songs: dict[str, list[SongFile]], names: dict[str, list[str]], paired: int,
                  snippet: int = 128, snippet_hop: int = 64, name: str = "MUSDB",
                  tracks: dict[str, list] | None = None, settings: AudioSettings | None = None) -> None:
         self.factorisation = Factorisation(0, [1, 1, 1])
@@ -289,7 +324,7 @@ class MusdbData(TrainingData):
     def _gather(self, split: str, rows: Tensor, channels: slice = slice(None)) -> Tensor:
         """Snippets ``rows`` (indices into the split's snippet index) as float32 on the device."""
         table = self.index[split][rows.cpu()].tolist()  # host read: snippets live on disk anyway
-        arrays = [self.songs[split][s][channels, :, t:t + self.snippet] for s, t in table]
+        arrays = [self.songs[split][s].read(t, self.snippet, channels) for s, t in table]
         batch = torch.from_numpy(np.stack(arrays).astype(np.float32))
         return batch.to(self._device, non_blocking=True)
 
@@ -330,8 +365,8 @@ class MusdbData(TrainingData):
         return list(self.names[split])
 
     def song(self, name: str, split: str = TEST) -> np.ndarray:
-        """A whole song's ``log1p`` spectrograms, float16 ``(3, bins, frames)`` (memory-mapped)."""
-        return self.songs[split][self.names[split].index(name)]
+        """A whole song's ``log1p`` spectrograms, float16 ``(3, bins, frames)``."""
+        return self.songs[split][self.names[split].index(name)].read()
 
     def song_audio(self, name: str, split: str = TEST) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
         """A test song as recorded (:func:`read_track`): mixture, reference sources, rate."""
@@ -388,7 +423,7 @@ def musdb(
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     n_workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     folder = build_cache(root_path, is_wav, tracks[TRAIN] + tracks[TEST], settings, cache, n_workers)
-    arrays = {k: [np.load(folder / t.subset / f"{t.name}.npy", mmap_mode="r") for t in v] for k, v in tracks.items()}
+    arrays = {k: [SongFile(folder / t.subset / f"{t.name}.npy") for t in v] for k, v in tracks.items()}
     names = {k: [t.name for t in v] for k, v in tracks.items()}
     kind = "MUSDB18-HQ" if is_wav else "MUSDB18"
     return MusdbData(arrays, names, paired, snippet, snippet_hop, name=f"{kind}({root_path})", tracks=tracks,

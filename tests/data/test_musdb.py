@@ -76,8 +76,9 @@ def test_paired_songs_are_nested_and_the_pools_use_every_song(hq_root, tmp_path)
     songs_drawn = set(data.index[TRAIN][torch.randint(len(data.index[TRAIN]), (200,), generator=g), 0].tolist())
     assert songs_drawn == set(range(5))  # the marginal pools: every training song
     paired_mix = data.sample_inputs(50, g, paired_only=True)
-    allowed = torch.stack([torch.from_numpy(data.songs[TRAIN][chosen][0, :, t:t + 128].astype(np.float32))
-                           for t in range(0, data.songs[TRAIN][chosen].shape[-1] - 128, 64)])
+    song = data.song(data.names[TRAIN][chosen], TRAIN)
+    allowed = torch.stack([torch.from_numpy(song[0, :, t:t + 128].astype(np.float32))
+                           for t in range(0, song.shape[-1] - 128, 64)])
     assert all(any(torch.equal(m[0], a) for a in allowed) for m in paired_mix)  # the GAN's inputs
     with pytest.raises(PairedCountError, match="maximum is paired=5"):
         load(hq_root, tmp_path, paired=6)
