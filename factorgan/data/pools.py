@@ -1,0 +1,297 @@
+"""Incomplete data as pools: complete samples, partly observed samples and isolated parts.
+
+FactorGAN exists for data where a few samples are complete and many are only partly
+observed (50 photo–map pairs, 10,000 photos and 3,000 maps from other sources). A
+:class:`PooledData` stores each part's observations on their own and a table of which
+observations belong to one sample:
+
+- ``parts[i]``: ``(M_i, *part_shape_i)`` every observation of part i (complete samples',
+  partly observed samples' and isolated ones), uint8 pixel codes or float in [0, 1];
+- ``rows``: ``(S, K)`` long, one row per sample: the index of its part i in ``parts[i]``,
+  or −1 where the sample lacks part i. Every observation belongs to exactly one row.
+
+Who draws from where (docs/your_own_data.md):
+
+| consumer                               | draws from                                         |
+|----------------------------------------|----------------------------------------------------|
+| marginal D_i                           | every observation of part i (``parts[i]``)          |
+| D_P, the GAN baseline                  | the first ``paired`` complete samples               |
+| conditional generator inputs           | every sample holding all input parts               |
+| same, ``paired_only`` (GAN baseline)   | the first ``paired`` complete samples               |
+| CycleGAN's domain B                    | every sample holding all output parts              |
+
+The paper's experiments (the first ``paired`` samples complete, every sample's parts in
+the part pools) are the special case where every row is complete: with the same random
+stream a :class:`PooledData` then draws exactly the batches
+:class:`~factorgan.data.in_memory.InMemoryData` draws.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, as_float
+from factorgan.method.factorisation import Factorisation
+
+# Models that train without any complete sample, named in the error when one is needed.
+NO_PAIRS_MODELS = "model=factorgan_no_cp (no D_P), and model=cyclegan for conditional data"
+
+
+def _part_name(names: Sequence[str] | None, i: int) -> str:
+    return f"part {i}" + (f" ({names[i]})" if names else "")
+
+
+class PooledData(TrainingData):
+    """Training pools plus complete held-out samples.
+
+    Args:
+        parts: per part ``i``, ``(M_i, *part_shape_i)`` observations (uint8 codes or float).
+        rows: ``(S, K)`` long: per sample, the row of each part in ``parts`` or −1.
+        test: ``(T, *sample_shape)`` complete held-out samples (may be empty).
+        factorisation: how a joint sample splits into the K parts.
+        paired: complete samples usable as pairs (the first ``paired`` complete rows, in
+            row order); None: all of them.
+        input_parts: leading parts that are generator inputs (0: unconditional).
+        name: a readable name for messages.
+        part_names: what each part is ("photo", "map"), for messages.
+        train_reference / train_labels: the training split as evaluation reads it (e.g.
+            the digits a classifier trains on) and its labels; default: the complete
+            samples, no labels.
+        test_labels: per-sample labels of ``test`` ``(T, K)``.
+    """
+
+    def __init__(
+        self,
+        parts: Sequence[Tensor],
+        rows: Tensor,
+        test: Tensor,
+        factorisation: Factorisation,
+        paired: int | None = None,
+        input_parts: int = 0,
+        name: str = "dataset",
+        part_names: Sequence[str] | None = None,
+        train_reference: Tensor | None = None,
+        train_labels: Tensor | None = None,
+        test_labels: Tensor | None = None,
+    ) -> None:
+        k = factorisation.num_parts
+        if len(parts) != k:
+            raise DatasetError(f"{name}: {len(parts)} part pools for a factorisation into {k} parts")
+        if rows.dim() != 2 or rows.shape[1] != k:
+            raise DatasetError(f"{name}: the sample table must be (S, {k}), got {tuple(rows.shape)}")
+        if not 0 <= input_parts < k:
+            raise DatasetError(
+                f"input_parts={input_parts} must leave at least one part to generate (the factorisation has {k} parts)"
+            )
+        self.factorisation = factorisation
+        self.name = name
+        self.part_names = list(part_names) if part_names else None
+        self._sample_shape = self._check_parts(parts, test)
+        rows = rows.long()
+        self._check_rows(parts, rows)
+        self.parts = list(parts)
+        self.rows = rows
+        self.test = test
+        self.input_parts = int(input_parts)
+        self.complete = rows[(rows >= 0).all(dim=1)]  # (C, K) in row order
+        n_complete = self.complete.shape[0]
+        if paired is None:
+            paired = n_complete
+        if paired < 0:
+            raise DatasetError(f"paired={paired} must be ≥ 0")
+        if paired > n_complete:
+            raise PairedCountError(
+                f"paired={paired} is larger than the {n_complete} complete samples of {name}; "
+                f"the maximum is paired={n_complete}"
+            )
+        self.paired = int(paired)
+        self.inputs_rows = self._holding(range(self.input_parts)) if self.input_parts else None
+        self.outputs_rows = self._holding(range(self.input_parts, k))
+        self.train_reference = train_reference
+        self.train_labels = train_labels
+        self.test_labels = test_labels
+
+    # ---- construction checks ------------------------------------------------------
+    def _check_parts(self, parts: Sequence[Tensor], test: Tensor) -> tuple[int, ...]:
+        f = self.factorisation
+        ranks = {p.dim() for p in parts}
+        if len(ranks) != 1:
+            raise DatasetError(f"{self.name}: the part pools have different ranks {[p.dim() for p in parts]}")
+        # The joint shape: part 0's shape with the factorised dimension made whole.
+        shape = list(parts[0].shape[1:])
+        if f.dim >= len(shape):
+            raise DatasetError(f"{self.name}: parts of shape {tuple(shape)} have no sample dim {f.dim} to join along")
+        shape[f.dim] = sum(f.sizes)
+        sample_shape = tuple(shape)
+        for i, p in enumerate(parts):
+            want = f.part_shape(sample_shape, i)
+            if tuple(p.shape[1:]) != want:
+                raise DatasetError(
+                    f"{self.name}: {_part_name(self.part_names, i)} observations have shape "
+                    f"{tuple(p.shape[1:])}, expected {want} (sample shape {sample_shape} cut {f})"
+                )
+        if test.shape[0] and tuple(test.shape[1:]) != sample_shape:
+            raise DatasetError(f"{self.name}: test samples have shape {tuple(test.shape[1:])}, expected {sample_shape}")
+        return sample_shape
+
+    def _check_rows(self, parts: Sequence[Tensor], rows: Tensor) -> None:
+        empty = (rows < 0).all(dim=1)
+        if empty.any():
+            first = int(empty.nonzero()[0])
+            raise DatasetError(f"{self.name}: sample {first} has no part observed ({int(empty.sum())} such samples)")
+        for i, p in enumerate(parts):
+            col = rows[:, i]
+            col = col[col >= 0]
+            if col.numel() and int(col.max()) >= p.shape[0]:
+                raise DatasetError(f"{self.name}: the sample table points past the {p.shape[0]} observations of part {i}")
+            if col.numel() != p.shape[0] or col.unique().numel() != col.numel():
+                raise DatasetError(
+                    f"{self.name}: every observation of part {i} must belong to exactly one sample "
+                    f"({p.shape[0]} observations, {col.numel()} references)"
+                )
+
+    def _holding(self, which: Sequence[int]) -> Tensor:
+        """Rows ``(R, len(which))`` of the samples that hold every part in ``which``."""
+        cols = self.rows[:, list(which)]
+        return cols[(cols >= 0).all(dim=1)]
+
+    # ---- shapes and placement -----------------------------------------------------
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self._sample_shape
+
+    @property
+    def device(self) -> torch.device:
+        return self.parts[0].device
+
+    def pool_sizes(self) -> dict[str, int]:
+        """How many samples feed what: complete, paired, and each part's observations."""
+        sizes = {"complete": int(self.complete.shape[0]), "paired": self.paired}
+        for i, p in enumerate(self.parts):
+            sizes[f"part_{i}"] = int(p.shape[0])
+        return sizes
+
+    def to(self, device: torch.device | str, memory_format: torch.memory_format = torch.preserve_format) -> "PooledData":
+        def move(x: Tensor | None) -> Tensor | None:
+            if x is None:
+                return None
+            return x.to(device, memory_format=memory_format) if x.dim() == 4 else x.to(device)
+
+        self.parts = [move(p) for p in self.parts]  # type: ignore[misc]
+        self.test = move(self.test)  # type: ignore[assignment]
+        self.train_reference = move(self.train_reference)
+        for attr in ("rows", "complete", "inputs_rows", "outputs_rows", "train_labels", "test_labels"):
+            value = getattr(self, attr)
+            if value is not None:
+                setattr(self, attr, value.to(device))
+        return self
+
+    # ---- training batches (indices drawn on the device: no host sync) -------------
+    def _gather(self, table: Tensor, which: Sequence[int], n: int, high: int, generator: torch.Generator) -> Tensor:
+        """``n`` samples drawn with replacement from the first ``high`` rows of ``table``
+        (columns = the parts ``which``), their parts joined, as float."""
+        idx = table[torch.randint(high, (n,), generator=generator, device=self.device)]
+        pieces = [self.parts[p][idx[:, j]] for j, p in enumerate(which)]
+        return as_float(torch.cat(pieces, dim=self.factorisation.dim + 1))
+
+    def sample_paired(self, n: int, generator: torch.Generator) -> Tensor:
+        if self.paired == 0:
+            raise DatasetError(
+                f"this model needs complete samples but {self.name} has paired=0 "
+                f"({self.complete.shape[0]} complete). Models that train without them: {NO_PAIRS_MODELS}"
+            )
+        return self._gather(self.complete, range(self.factorisation.num_parts), n, self.paired, generator)
+
+    def sample_part(self, i: int, n: int, generator: torch.Generator) -> Tensor:
+        m = self.parts[i].shape[0]
+        if m == 0:
+            raise DatasetError(f"{self.name} has no observation of {_part_name(self.part_names, i)}")
+        return as_float(self.parts[i][torch.randint(m, (n,), generator=generator, device=self.device)])
+
+    def sample_inputs(self, n: int, generator: torch.Generator, paired_only: bool = False) -> Tensor:
+        if self.inputs_rows is None:
+            raise DatasetError(f"{self.name} is unconditional: it has no generator inputs")
+        k = self.input_parts
+        table, high = (self.complete, self.paired) if paired_only else (self.inputs_rows, self.inputs_rows.shape[0])
+        if high == 0:
+            raise DatasetError(f"{self.name} leaves this model no generator inputs ({'paired=0' if paired_only else 'no sample holds them'})")
+        return self._gather(table, range(k), n, high, generator)
+
+    def sample_outputs(self, n: int, generator: torch.Generator) -> Tensor:
+        k, table = self.input_parts, self.outputs_rows
+        if table.shape[0] == 0:
+            raise DatasetError(f"{self.name}: no sample holds every output part")
+        cols = range(k, self.factorisation.num_parts)
+        return self._gather(table, cols, n, table.shape[0], generator)
+
+    # ---- evaluation batches ---------------------------------------------------------
+    def num_samples(self, split: str = TEST) -> int:
+        if split == TEST:
+            return int(self.test.shape[0])
+        if split == TRAIN:
+            return int(self.train_reference.shape[0] if self.train_reference is not None else self.complete.shape[0])
+        raise ValueError(f"split={split!r}: use {TRAIN!r} or {TEST!r}")
+
+    def samples(self, split: str, index: Tensor) -> Tensor:
+        if split == TEST:
+            return as_float(self.test[index.to(self.test.device)].to(self.device))
+        if split == TRAIN:
+            if self.train_reference is not None:
+                return as_float(self.train_reference[index.to(self.train_reference.device)].to(self.device))
+            rows = self.complete[index.to(self.device)]
+            pieces = [self.parts[p][rows[:, p]] for p in range(self.factorisation.num_parts)]
+            return as_float(torch.cat(pieces, dim=self.factorisation.dim + 1))
+        raise ValueError(f"split={split!r}: use {TRAIN!r} or {TEST!r}")
+
+    def labels(self, split: str = TEST) -> Tensor | None:
+        return self.train_labels if split == TRAIN else self.test_labels
+
+    def __repr__(self) -> str:
+        pools = ", ".join(f"{k}={v}" for k, v in self.pool_sizes().items())
+        return f"PooledData({self.name}: {pools}, {self.test.shape[0]} test, {self.factorisation})"
+
+
+# ---- builders ---------------------------------------------------------------------
+def from_observed(
+    x: Tensor, observed: Tensor, factorisation: Factorisation, **kwargs: object
+) -> PooledData:
+    """Pools from joint samples ``x`` ``(N, *sample_shape)`` and a mask ``observed``
+    ``(N, K)`` of which parts each holds: part i's pool is part i of every sample that
+    observes it (in sample order); missing entries are never read (may hold NaN)."""
+    n, k = x.shape[0], factorisation.num_parts
+    name = str(kwargs.get("name", "dataset"))
+    if observed.dim() != 2 or tuple(observed.shape) != (n, k):
+        raise DatasetError(
+            f"{name}: 'observed' must be (N, K) = ({n}, {k}) booleans (one column per part), got {tuple(observed.shape)}"
+        )
+    observed = observed.bool()
+    split = factorisation.split(x)
+    parts, rows = [], torch.full((n, k), -1, dtype=torch.long)
+    for i in range(k):
+        mask = observed[:, i]
+        parts.append(split[i][mask].contiguous())
+        rows[mask, i] = torch.arange(int(mask.sum()))
+    return PooledData(parts, rows, factorisation=factorisation, **kwargs)  # type: ignore[arg-type]
+
+
+def from_pools(
+    pairs: Tensor, singles: Sequence[Tensor], factorisation: Factorisation, **kwargs: object
+) -> PooledData:
+    """Pools from complete samples ``pairs`` ``(P, *sample_shape)`` and isolated
+    observations ``singles[i]`` ``(S_i, *part_shape_i)`` of each part (any may be empty).
+    Rows: the complete samples first (in order), then each part's singles."""
+    k = factorisation.num_parts
+    if len(singles) != k:
+        raise DatasetError(f"{len(singles)} pools of isolated parts for a factorisation into {k} parts")
+    split = factorisation.split(pairs)
+    p = pairs.shape[0]
+    parts, blocks = [], [torch.arange(p).unsqueeze(1).expand(p, k)]
+    for i in range(k):
+        s = singles[i].shape[0]
+        parts.append(torch.cat([split[i], singles[i].to(pairs.dtype)]) if s else split[i].contiguous())
+        block = torch.full((s, k), -1, dtype=torch.long)
+        block[:, i] = torch.arange(p, p + s)
+        blocks.append(block)
+    return PooledData(parts, torch.cat(blocks), factorisation=factorisation, **kwargs)  # type: ignore[arg-type]
