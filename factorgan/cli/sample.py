@@ -56,7 +56,13 @@ def main(argv: list[str]) -> Path:
         raise CliError(f"n={n} must be ≥ 1")
     samples = draw_samples(trainer.G, trainer.data, n, seed)
     f = trainer.data.factorisation
-    write_npz(out, samples, channel_groups(f.sizes, f.dim), seed=seed, step=trainer.step, checkpoint=ckpt)
+    scale: dict[str, object] = {}
+    low, high = getattr(trainer.data, "low", None), getattr(trainer.data, "high", None)
+    if low is not None and high is not None:  # arrays normalised to [0, 1]: also in the data's own units
+        low, high = low.cpu(), high.cpu()
+        scale = {"low": low.numpy(), "high": high.numpy(),
+                 "samples_data": (low + (high - low) * samples).numpy().astype(np.float32)}
+    write_npz(out, samples, channel_groups(f.sizes, f.dim), seed=seed, step=trainer.step, checkpoint=ckpt, **scale)
     print(f"Wrote {n} samples {tuple(samples.shape[1:])} of {args['run']} ({ckpt}, step "
           f"{trainer.step}, seed {seed}) to {out} (preview {out.with_suffix('.png')})")
     return out

@@ -22,6 +22,7 @@ from factorgan.runs import metrics as run_metrics
 
 from factorgan.runs import threads
 from factorgan.data.in_memory import DatasetError, PairedCountError
+from factorgan.data.pools import NO_PAIRS_MODELS
 from factorgan.runs.scalars import NonFiniteLossError
 from factorgan.training.loop import Schedule, Trainer
 
@@ -44,6 +45,16 @@ def compiled(net: torch.nn.Module, on: bool) -> torch.nn.Module:
     if on:
         net.compile()
     return net
+
+
+def check_pairs(model: str, needs_paired: bool, data: Any, inputs_paired: bool) -> None:
+    """Refuse, before anything trains, a model that needs complete samples on data that
+    has none (``paired=0``, or users' own data without complete samples)."""
+    if data.paired == 0 and (needs_paired or (inputs_paired and data.input_parts)):
+        raise DatasetError(
+            f"model={model} needs complete samples, but {data.name} has paired=0. Give it some "
+            f"(paired ≥ 1), or use a model that trains without them: {NO_PAIRS_MODELS}"
+        )
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
@@ -69,6 +80,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
         factorisation=data.factorisation,
         input_parts=data.input_parts,
     ).to(device, memory_format=memory_format)
+    check_pairs(cfg.model.name, discriminator.needs_paired and cfg.model.get("steps") is None, data,
+                cfg.model.generator_inputs == "paired")
     for net in discriminator.nets.values():
         compiled(net, compile_nets)
     steps = None  # GAN / FactorGAN's steps

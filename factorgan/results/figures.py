@@ -63,7 +63,9 @@ def metric_figure(table: pd.DataFrame, experiment: str, metric: str) -> Figure |
     Lines are labelled ``<model>[ <name>]`` (ours, solid, shaded 95 % interval) and
     ``<model> (paper)`` (dashed) so they can be told apart in the legend and in tests.
     """
-    runs = table[(table["experiment"] == experiment) & (table["paired"].astype(float) > 0)]
+    # paired=all (users' own data) is no point on a paired-count axis.
+    runs = table[(table["experiment"] == experiment) & (pd.to_numeric(table["paired"], errors="coerce") > 0)]
+    runs = runs.assign(paired=pd.to_numeric(runs["paired"]))
     summary = summarise(runs, metric) if metric in runs else pd.DataFrame()
     if summary.empty:
         return None

@@ -42,7 +42,16 @@ def displayable(images: Tensor, groups: Sequence[int] | None = None) -> Tensor:
     shown as their parts side by side. ``groups``: the parts' channel counts (e.g.
     ``[1, 3]`` for an edge map | shoe photo pair), each 1 (grey, repeated to RGB next to
     a colour part) or 3; without it, RGB groups when C is a multiple of 3, else single
-    channels (a scene | map pair of 6 channels shows as two RGB images)."""
+    channels (a scene | map pair of 6 channels shows as two RGB images).
+
+    Samples that are not images show as grey pictures of their values: vectors ``(N, D)``
+    as strips ``(N, 1, h, D)`` one pixel column per value, matrices ``(N, A, B)`` as
+    ``(N, 1, A, B)``, anything else flattened into strips."""
+    if images.dim() == 3:
+        return images.unsqueeze(1)
+    if images.dim() != 4:
+        flat = images.reshape(len(images), 1, 1, -1)
+        return flat.expand(-1, -1, max(4, flat.shape[-1] // 8), -1)
     c = images.shape[1]
     if groups is not None and sum(groups) == c and all(g in (1, 3) for g in groups) and len(groups) > 1:
         parts = list(images.split(list(groups), dim=1))
