@@ -37,4 +37,6 @@ def test_every_target_imports(path):
 def test_every_experiment_composes_with_its_run_tags(experiment):
     cfg = compose_config(f"experiment={experiment}")
     assert cfg.experiment_name == experiment and cfg.run_path.startswith(f"{experiment}/factorgan/paired")
-    assert ("lam" in cfg) == (experiment == "paired_mnist")  # PairedMNIST's own key
+    # lam: the digit experiments' own key, named in their run paths.
+    assert ("lam" in cfg) == (experiment in ("paired_mnist", "mnist_pools", "triple_mnist"))
+    assert ("lam" in cfg) == ("_lam" in cfg.run_path)
