@@ -21,7 +21,7 @@ from torch import Tensor
 
 from factorgan.runs import checkpoint
 from factorgan.cli.common import CliError, load_run, main_guard, parse_args
-from factorgan.samples.images import channel_groups, displayable, image_grid, save_png
+from factorgan.samples.images import displayable, image_grid, save_png
 from factorgan.samples.generate import DEFAULT_SEED, draw_samples
 
 def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, **meta: object) -> Path:
@@ -62,7 +62,7 @@ def main(argv: list[str]) -> Path:
         low, high = low.cpu(), high.cpu()
         scale = {"low": low.numpy(), "high": high.numpy(),
                  "samples_data": (low + (high - low) * samples).numpy().astype(np.float32)}
-    write_npz(out, samples, channel_groups(f.sizes, f.dim), seed=seed, step=trainer.step, checkpoint=ckpt, **scale)
+    write_npz(out, samples, f.display_groups(), seed=seed, step=trainer.step, checkpoint=ckpt, **scale)
     print(f"Wrote {n} samples {tuple(samples.shape[1:])} of {args['run']} ({ckpt}, step "
           f"{trainer.step}, seed {seed}) to {out} (preview {out.with_suffix('.png')})")
     return out

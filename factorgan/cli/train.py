@@ -67,6 +67,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
     compile_nets = bool(cfg.get("compile", False))
     torch.manual_seed(cfg.seed)  # network initialisation
     data = instantiate(cfg.dataset).to(device, memory_format=memory_format)
+    if cfg.get("factorisation") is not None:  # the same samples cut into other parts
+        data = data.with_factorisation(instantiate(cfg.factorisation))
 
     def make_generator(out_shape: Any, cond_shape: Any) -> torch.nn.Module:
         net = instantiate(cfg.generator, out_shape=out_shape, cond_shape=cond_shape)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, as_float
-from factorgan.method.factorisation import Factorisation
+from factorgan.method.factorisation import Factorisation, Parts
 
 __all__ = ["InMemoryData", "DatasetError", "PairedCountError", "as_float"]
 
@@ -90,6 +90,20 @@ class InMemoryData(TrainingData):
             self.train_labels = self.train_labels.to(device)
         if self.test_labels is not None:
             self.test_labels = self.test_labels.to(device)
+        return self
+
+    def with_factorisation(self, factorisation: Parts) -> "InMemoryData":
+        """Cut the same samples into ``factorisation``'s parts (in place; returns self)."""
+        try:
+            factorisation.check_shape(self.sample_shape)
+            if self.input_parts >= factorisation.num_parts:
+                raise ValueError(f"{factorisation.num_parts} parts leave none to generate beside {self.input_parts} input parts")
+            if self.input_parts:  # the generator's input and output must each be one tensor
+                factorisation.joined_shape(self.sample_shape, list(range(self.input_parts)))
+                factorisation.joined_shape(self.sample_shape, list(range(self.input_parts, factorisation.num_parts)))
+        except ValueError as err:
+            raise DatasetError(f"factorisation {factorisation} does not fit {self.name}: {err}") from None
+        self.factorisation = factorisation
         return self
 
     # ---- training batches (indices drawn on the device: no host sync) --------------

@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from factorgan.method.factorisation import Factorisation
+from factorgan.method.factorisation import Parts
 
 TRAIN, TEST = "train", "test"
 
@@ -40,7 +40,7 @@ class TrainingData(abc.ABC):
     """Batches for training (drawn with a ``torch.Generator`` on :attr:`device`, so no
     host sync) and for evaluation (by index, in a fixed order)."""
 
-    factorisation: Factorisation
+    factorisation: Parts
     input_parts: int  # leading parts given to the generator (0: unconditional)
     paired: int  # complete samples available as pairs
     name: str
@@ -106,11 +106,18 @@ class TrainingData(abc.ABC):
         m = min(n, self.num_samples(split))
         return self.samples(split, torch.arange(m, device=self.device)).cpu()
 
+    def with_factorisation(self, factorisation: Parts) -> "TrainingData":
+        """The same samples cut into other parts (``factorisation=slices|quadrants|grid``
+        in the config); returns the data. Datasets that store their parts apart (users'
+        pools) keep the cut their files have."""
+        raise DatasetError(
+            f"{self.name} stores its parts apart, so it cannot be cut another way; "
+            "leave factorisation unset (its parts are those its files hold)"
+        )
+
     # ---- conditional models: generator inputs | generated outputs ------------------
     def _joined_shape(self, parts: Sequence[int]) -> tuple[int, ...]:
-        shape = list(self.sample_shape)
-        shape[self.factorisation.dim] = sum(self.factorisation.sizes[i] for i in parts)
-        return tuple(shape)
+        return self.factorisation.joined_shape(self.sample_shape, list(parts))
 
     @property
     def input_shape(self) -> tuple[int, ...] | None:
@@ -125,10 +132,10 @@ class TrainingData(abc.ABC):
     def split_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Joint samples ``(N, *sample_shape)`` -> (inputs ``(N, *input_shape)``, outputs
         ``(N, *output_shape)``): the leading ``input_parts`` joined, and the rest joined."""
-        parts, dim = self.factorisation.split(x), self.factorisation.dim + 1
-        k = self.input_parts
-        return torch.cat(parts[:k], dim=dim), torch.cat(parts[k:], dim=dim)
+        f, k = self.factorisation, self.input_parts
+        parts = f.split(x)
+        return f.join_some(parts[:k], range(k)), f.join_some(parts[k:], range(k, f.num_parts))
 
     def join_inputs(self, inputs: Tensor, outputs: Tensor) -> Tensor:
         """The inverse of :meth:`split_inputs`: ``(N, *sample_shape)`` joint samples."""
-        return torch.cat([inputs, outputs], dim=self.factorisation.dim + 1)
+        return self.factorisation.join_some([inputs, outputs], range(self.factorisation.num_parts))

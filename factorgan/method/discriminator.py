@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from factorgan.method.factorisation import Factorisation
+from factorgan.method.factorisation import Parts
 from factorgan.method.losses import discriminator_bce_and_accuracy
 from factorgan.method.terms import GENERATED, PAIRED, PART, Batch, Term, combine, input_shape
 from factorgan.nets.spectral_norm import apply_spectral_norm
@@ -70,7 +70,7 @@ class CombinedDiscriminator(nn.Module):
         self,
         terms: Sequence[Term],
         nets: Mapping[str, nn.Module],
-        factorisation: Factorisation,
+        factorisation: Parts,
         sample_shape: Sequence[int],
         spectral_norm: bool = True,
         stack_same_shape: bool = False,
@@ -115,7 +115,7 @@ class CombinedDiscriminator(nn.Module):
         parts = self.factorisation.split(x) if parts is None else parts
         if len(term.parts) == 1:
             return parts[term.parts[0]]
-        return self.factorisation.join([parts[i] for i in term.parts])
+        return self.factorisation.join_some([parts[i] for i in term.parts], term.parts)
 
     # ---- networks -------------------------------------------------------------------
     def _stack_same_shape(self, in_shapes: dict[str, tuple[int, ...]]) -> None:

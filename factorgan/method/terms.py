@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 
 from torch import Tensor
 
-from factorgan.method.factorisation import Factorisation
+from factorgan.method.factorisation import Parts
 
 # Where one side of a term's batch comes from.
 PAIRED = "paired"  # complete real samples (the first `paired` of the dataset)
@@ -101,13 +101,11 @@ def joint(name: str = "joint", parts: tuple[int, ...] | None = None) -> Term:
     return Term(name, real=Batch(PAIRED), fake=Batch(GENERATED), parts=parts)
 
 
-def input_shape(term: Term, factorisation: Factorisation, sample_shape: Sequence[int]) -> tuple[int, ...]:
+def input_shape(term: Term, factorisation: Parts, sample_shape: Sequence[int]) -> tuple[int, ...]:
     """Shape of one input of ``term``'s network, for joint samples of ``sample_shape``."""
     if term.parts is None:
         return tuple(int(s) for s in sample_shape)
-    shape = [int(s) for s in sample_shape]
-    shape[factorisation.dim] = sum(factorisation.sizes[i] for i in term.parts)
-    return tuple(shape)
+    return factorisation.joined_shape(sample_shape, term.parts)
 
 
 def combine(logits: Mapping[str, Tensor], terms: Sequence[Term]) -> Tensor:

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 from torch import nn
 
 from factorgan.method.discriminator import CombinedDiscriminator
-from factorgan.method.factorisation import Factorisation
+from factorgan.method.factorisation import Parts
 from factorgan.nets.spectral_norm import apply_spectral_norm
 from factorgan.method.terms import Term, input_shape, joint, marginal, p_dependency, q_dependency
 
@@ -43,7 +43,7 @@ def build(
     terms: Sequence[Term],
     make_net: NetFactory,
     sample_shape: Sequence[int],
-    factorisation: Factorisation,
+    factorisation: Parts,
     spectral_norm: bool = True,
     width_mult: int = 1,
     stack_same_shape: bool = False,
@@ -61,7 +61,7 @@ def build(
 def factorised_discriminator(
     make_net: NetFactory,
     sample_shape: Sequence[int],
-    factorisation: Factorisation,
+    factorisation: Parts,
     input_parts: int = 0,
     dep_p: bool = True,
     dep_q: bool = True,
@@ -79,7 +79,7 @@ def factorised_discriminator(
 def joint_discriminator(
     make_net: NetFactory,
     sample_shape: Sequence[int],
-    factorisation: Factorisation,
+    factorisation: Parts,
     input_parts: int = 0,
     spectral_norm: bool = True,
     width_mult: int = 1,

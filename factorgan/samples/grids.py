@@ -9,7 +9,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from factorgan.data.interface import TrainingData
 from factorgan.samples.generate import eval_mode, uniform_noise
-from factorgan.samples.images import channel_groups, displayable, image_grid, save_png
+from factorgan.samples.images import displayable, image_grid, save_png
 
 
 class SampleWriter:
@@ -51,7 +51,7 @@ class SampleWriter:
         """The image grid ``(1 or 3, H, W)``: the drawn samples, about square (samples of
         more channels shown as their RGB groups side by side)."""
         f = self.data.factorisation
-        x = displayable(self.draw(), channel_groups(f.sizes, f.dim))
+        x = displayable(self.draw(), f.display_groups())
         return image_grid(x, nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=0.5)
 
     def write(self, writer: SummaryWriter | None, step: int) -> Path:

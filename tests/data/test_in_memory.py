@@ -160,3 +160,24 @@ def test_a_dataset_without_tensors_serves_training_grids_and_evaluation(tmp_path
     else:
         scores = LSScoreEvaluator(runs=1, epochs=1, batch_size=4, filters=2, progress=False)(G, data)
         assert scores["ls"] > 0.0
+
+
+def test_with_factorisation_recuts_the_same_samples():
+    from factorgan.data.interface import DatasetError
+    from factorgan.method.factorisation import GridFactorisation
+
+    x = torch.rand(20, 1, 8, 6)
+    data = InMemoryData(x, x[:0], Factorisation(1, [4, 4]), paired=5)
+    g = torch.Generator().manual_seed(0)
+    data.with_factorisation(GridFactorisation(2, 2))
+    assert data.factorisation.num_parts == 4 and data.output_shape == (1, 8, 6)
+    part = data.sample_part(3, 7, g)  # bottom-right blocks of training samples
+    rows = {tuple(r.flatten().tolist()) for r in x[:, :, 4:, 3:]}
+    assert part.shape == (7, 1, 4, 3) and {tuple(r.flatten().tolist()) for r in part} <= rows
+    with pytest.raises(DatasetError, match="does not fit"):
+        data.with_factorisation(Factorisation(1, [4, 5]))
+    conditional = InMemoryData(x, x[:0], Factorisation(1, [4, 4]), paired=5, input_parts=1)
+    with pytest.raises(DatasetError, match="factorisation=slices"):
+        conditional.with_factorisation(GridFactorisation(2, 2))
+    conditional.with_factorisation(Factorisation(2, [2, 2, 2]))
+    assert conditional.input_shape == (1, 8, 2) and conditional.output_shape == (1, 8, 4)

@@ -79,3 +79,44 @@ def test_default_groups_are_the_parts():
     a = f.shuffle(_batch(), torch.Generator().manual_seed(4))
     b = f.shuffle(_batch(), torch.Generator().manual_seed(4), groups=((0,), (1,), (2,)))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# ---- grids (factorisation=quadrants | grid) -------------------------------------------
+from factorgan.method.factorisation import GridFactorisation  # noqa: E402
+
+
+def test_grid_blocks_are_row_major_and_join_back():
+    x = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).view(2, 3, 4, 6)
+    f = GridFactorisation(rows=2, cols=[2, 4])
+    parts = f.split(x)
+    assert f.num_parts == 4 and [tuple(p.shape[1:]) for p in parts] == [(3, 2, 2), (3, 2, 4), (3, 2, 2), (3, 2, 4)]
+    torch.testing.assert_close(parts[1], x[:, :, :2, 2:], rtol=0, atol=0)  # top right
+    torch.testing.assert_close(parts[2], x[:, :, 2:, :2], rtol=0, atol=0)  # bottom left
+    torch.testing.assert_close(f.join(parts), x, rtol=0, atol=0)
+    assert [f.part_shape((3, 4, 6), i) for i in range(4)] == [tuple(p.shape[1:]) for p in parts]
+    assert f.joined_shape((3, 4, 6), [3]) == (3, 2, 4) and f.joined_shape((3, 4, 6), [0, 1, 2, 3]) == (3, 4, 6)
+
+
+def test_grid_shuffle_keeps_each_blocks_multiset():
+    f = GridFactorisation(2, 2)
+    x = torch.arange(64, dtype=torch.float32).view(64, 1, 1, 1).expand(64, 1, 4, 4).clone()
+    y = f.shuffle(x, torch.Generator().manual_seed(0))
+    xs, ys = f.split(x), f.split(y)
+    torch.testing.assert_close(ys[0], xs[0], rtol=0, atol=0)
+    for k in range(1, 4):
+        torch.testing.assert_close(torch.sort(ys[k].flatten(1), dim=0).values, torch.sort(xs[k].flatten(1), dim=0).values,
+                                   rtol=0, atol=0)
+        assert (ys[k][:, 0, 0, 0] != ys[0][:, 0, 0, 0]).float().mean() > 0.8
+
+
+def test_grid_refuses_what_it_cannot_cut_or_show():
+    with pytest.raises(ValueError, match="not divisible into 3"):
+        GridFactorisation(3, 2).check_shape((1, 56, 28))
+    with pytest.raises(ValueError, match="do not add up to 28"):
+        GridFactorisation([28, 28], [10, 10]).check_shape((1, 56, 28))
+    with pytest.raises(ValueError, match="cuts images"):
+        GridFactorisation(2, 2).check_shape((48,))
+    with pytest.raises(ValueError, match="factorisation=slices"):
+        GridFactorisation(2, 2).joined_shape((1, 4, 4), [0, 1])
+    with pytest.raises(ValueError, match="fewer than 2 parts"):
+        GridFactorisation(1, 1)

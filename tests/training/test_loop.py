@@ -198,3 +198,16 @@ def test_tensorboard_root_is_the_outputs_folder_for_standard_paths(tmp_path):
     run_path = "paired_mnist/gan/paired100_lam0.9_seed0"
     assert tensorboard_root(tmp_path / "outputs" / run_path, run_path) == tmp_path / "outputs"
     assert tensorboard_root(tmp_path / "elsewhere", run_path) == tmp_path / "elsewhere"
+
+
+@pytest.mark.parametrize("cut, k", [(["factorisation=quadrants"], 4),
+                                    (["factorisation=slices", "factorisation.dim=1", "factorisation.sizes=[28,14,14]"], 3)])
+def test_factorisation_from_config_trains_k_parts(tmp_path, cut, k):
+    trainer = train(compose_config(*TINY, *SMALL_NETS, *cut), tmp_path / "run")
+    D = trainer.D
+    assert [t.name for t in D.term_list] == [f"marginal_{i}" for i in range(k)] + ["dep_p", "dep_q"]
+    x = torch.rand(5, 1, 56, 28)
+    terms = D.terms(x)
+    torch.testing.assert_close(D.combine(terms), terms["dep_p"] - terms["dep_q"] + sum(terms[f"marginal_{i}"] for i in range(k)))
+    tags = set(scalars(tmp_path / "run"))
+    assert {f"loss/d_marginal_{i}" for i in range(k)} <= tags
