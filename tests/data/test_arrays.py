@@ -108,3 +108,19 @@ def test_no_complete_samples_refuses_models_that_need_them_up_front(tmp_path):
         assert not (tmp_path / model / "checkpoints").exists()
     trainer = train(compose_config(*common, "model=factorgan_no_cp"), tmp_path / "no_cp")
     assert trainer.step == 4
+
+
+def test_energy_evaluator_scores_against_the_held_out_samples(tmp_path):
+    from factorgan.experiments.arrays import EnergyEvaluator
+
+    rng = np.random.default_rng(1)
+    write(tmp_path / "d.npz", x_test=(rng.normal(size=(80, 12)) * 5 + 2).astype(np.float32))
+    cfg = compose_config("experiment=arrays", f"dataset.path={tmp_path / 'd.npz'}", "dataset.sizes=[4,4,4]",
+                         *TINY, *SMALL)
+    trainer = train(cfg, tmp_path / "run")
+    metrics = EnergyEvaluator(num_samples=100)(trainer.G, trainer.data)
+    assert set(metrics) == {"energy", "energy_shuffled", "energy_part_0", "energy_part_1", "energy_part_2"}
+    assert all(v >= 0 and np.isfinite(v) for v in metrics.values())
+    write(tmp_path / "e.npz")  # no x_test: nothing to score, and it says so
+    trainer.data = arrays(str(tmp_path / "e.npz"), sizes=[4, 4, 4])
+    assert EnergyEvaluator()(trainer.G, trainer.data) == {}
