@@ -68,7 +68,8 @@ class AlignedLayout:
         return "\n".join(lines + [c.format(root=root) for c in self.prepare])
 
 
-def _natural_key(path: Path) -> list[object]:
+def natural_key(path: Path) -> list[object]:
+    """Sort key of a file name with its digit runs as numbers (``2.jpg`` before ``10.jpg``)."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
 
 
@@ -78,15 +79,31 @@ def list_images(root: str | Path, split: str, layout: AlignedLayout) -> list[Pat
     split_dir = root / layout.name / split
     if not split_dir.is_dir():
         raise DatasetError(f"{layout.name} split directory {split_dir} not found.\n{layout.help(root)}")
-    files = sorted((p for p in split_dir.iterdir() if p.suffix.lower() in EXTENSIONS), key=_natural_key)
+    files = sorted((p for p in split_dir.iterdir() if p.suffix.lower() in EXTENSIONS), key=natural_key)
     if not files:
         raise DatasetError(f"{split_dir} holds no .jpg/.png images.\n{layout.help(root)}")
     return files
 
 
+ALIGNED_RULE = "aligned files hold A | B side by side, two square halves: width = 2 × height (e.g. 512×256)"
+
+
+def check_aligned_size(path: Path, width: int, height: int) -> None:
+    """Refuse an aligned file that is not two square halves side by side (a single image,
+    a stacked pair, a crop), naming the file: resizing its halves would distort them."""
+    if width % 2:
+        raise DatasetError(
+            f"{path} is {width}×{height}: an odd width cannot be cut into two images "
+            f"of the same size ({ALIGNED_RULE})"
+        )
+    if width != 2 * height:
+        raise DatasetError(f"{path} is {width}×{height}, not an aligned pair: {ALIGNED_RULE}")
+
+
 def decode_pair(path: Path, size: int, modes: tuple[str, str] = ("RGB", "RGB")) -> np.ndarray:
-    """One aligned file -> uint8 ``(C_A + C_B, size, size)``: the left half's channels,
-    then the right half's, each read in its PIL mode (``"RGB"`` or ``"L"``)."""
+    """One aligned file (width = 2 × height) -> uint8 ``(C_A + C_B, size, size)``: the
+    left half's channels, then the right half's, each read in its PIL mode (``"RGB"`` or
+    ``"L"``)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -95,11 +112,7 @@ def decode_pair(path: Path, size: int, modes: tuple[str, str] = ("RGB", "RGB")) 
     except (UnidentifiedImageError, OSError) as err:
         raise DatasetError(f"cannot read {path} as an image ({err})") from None
     width, height = img.size
-    if width % 2:
-        raise DatasetError(
-            f"{path} is {width}×{height}: an odd width cannot be cut into two images "
-            "of the same size (aligned files are A | B, each half as wide)"
-        )
+    check_aligned_size(path, width, height)
     half = width // 2
     boxes = [(0, 0, half, height), (half, 0, width, height)]
     arrays = []
