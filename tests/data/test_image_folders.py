@@ -22,7 +22,7 @@ from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError
 from factorgan.results.collect import collect
 
 S = 16  # image side in these tests: written at S, so no resize unless a test asks for one
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = ["generator.width=8", "discriminator.filters=8", f"dataset.size={S}"]
 FAST_LS = ["evaluation.runs=1", "evaluation.epochs=1", "evaluation.filters=4", "evaluation.batch_size=3"]
 
