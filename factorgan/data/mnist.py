@@ -108,6 +108,17 @@ def load_idx(root: str | Path, download: bool = False) -> tuple[Digits, Digits]:
     return out[0], out[1]
 
 
+def load_digits(source: str, root: str | Path | None = None, download: bool = False) -> tuple[Digits, Digits]:
+    """(train, test) digits from ``source``: ``embedded`` or ``idx`` (files under ``root``)."""
+    if source == "embedded":
+        return load_embedded()
+    if source == "idx":
+        if root is None:
+            raise DatasetError("dataset.source=idx needs dataset.root=<directory holding MNIST/raw>")
+        return load_idx(root, download=download)
+    raise DatasetError(f"unknown MNIST source {source!r}: use 'embedded' or 'idx'")
+
+
 def make_digit_pairs(
     images: np.ndarray, labels: np.ndarray, lam: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -161,14 +172,7 @@ def paired_mnist(
         seed: fixes the pairing, so every training seed sees the same dataset.
         conditional: the top digit is the generator's input (a small conditional task).
     """
-    if source == "embedded":
-        train, test = load_embedded()
-    elif source == "idx":
-        if root is None:
-            raise DatasetError("dataset.source=idx needs dataset.root=<directory holding MNIST/raw>")
-        train, test = load_idx(root, download=download)
-    else:
-        raise DatasetError(f"unknown MNIST source {source!r}: use 'embedded' or 'idx'")
+    train, test = load_digits(source, root, download)
     rng = np.random.default_rng(seed)
     train_pairs, train_labels = make_digit_pairs(*train, lam=lam, rng=rng)
     test_pairs, test_labels = make_digit_pairs(*test, lam=lam, rng=rng)

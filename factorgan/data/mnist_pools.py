@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from factorgan.data.interface import DatasetError, PairedCountError
-from factorgan.data.mnist import load_embedded, load_idx, make_digit_pairs
+from factorgan.data.mnist import load_digits, make_digit_pairs
 from factorgan.data.pools import PooledData, from_pools
 from factorgan.method.factorisation import Factorisation
 
@@ -37,14 +37,7 @@ def mnist_pools(
     """``paired`` pairs ``(1, 56, 28)`` plus ``top_only`` / ``bottom_only`` isolated digits
     ``(1, 28, 28)``; K = 2 row parts. ``conditional``: the top digit is the generator's
     input (drawn from the pairs and the isolated top digits)."""
-    if source == "embedded":
-        train, test = load_embedded()
-    elif source == "idx":
-        if root is None:
-            raise DatasetError("dataset.source=idx needs dataset.root=<directory holding MNIST/raw>")
-        train, test = load_idx(root, download=download)
-    else:
-        raise DatasetError(f"unknown MNIST source {source!r}: use 'embedded' or 'idx'")
+    train, test = load_digits(source, root, download)
     if min(top_only, bottom_only, paired) < 0:
         raise DatasetError(f"pool sizes must be ≥ 0: paired={paired}, top_only={top_only}, bottom_only={bottom_only}")
     # The evaluation splits: exactly PairedMNIST's with this seed (the same rng draws).

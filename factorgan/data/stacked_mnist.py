@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from factorgan.data.in_memory import DatasetError, InMemoryData
-from factorgan.data.mnist import Digits, load_embedded, load_idx
+from factorgan.data.mnist import load_digits
 from factorgan.method.factorisation import Factorisation
 
 DIGIT = 28  # rows (and columns) of one MNIST digit
@@ -75,17 +75,6 @@ def check_stack_args(digits: int, lam: float) -> None:
         raise DatasetError(f"digits={digits} must be an integer ≥ 2 (FactorGAN needs at least two parts)")
     if not 0.0 <= lam <= 1.0:
         raise DatasetError(f"lam={lam} must be a probability in [0, 1]")
-
-
-def load_digits(source: str, root: str | None, download: bool) -> tuple[Digits, Digits]:
-    """(train, test) MNIST digits from PairedMNIST's sources."""
-    if source == "embedded":
-        return load_embedded()
-    if source == "idx":
-        if root is None:
-            raise DatasetError("dataset.source=idx needs dataset.root=<directory holding MNIST/raw>")
-        return load_idx(root, download=download)
-    raise DatasetError(f"unknown MNIST source {source!r}: use 'embedded' or 'idx'")
 
 
 def stacked_mnist(
