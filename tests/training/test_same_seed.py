@@ -36,7 +36,11 @@ def test_first_steps_log_the_recorded_values(case, data_root, tmp_path):
         got = trainer.scalars.flush()  # every tag, averaged over the step's D and G steps
         assert sorted(got) == sorted(want), step
         values = {k: v for k, v in got.items() if not k.startswith("acc/")}
-        torch.testing.assert_close(values, {k: want[k] for k in values}, rtol=1e-4, atol=1e-5,
+        # Step 1 to float rounding; later steps compound another CPU's rounding through the
+        # updates (CycleGAN's step 3 differs by 1e-3 on some CPUs), still far below what a
+        # change to the maths gives.
+        rtol = 1e-4 if step == 1 else 5e-3
+        torch.testing.assert_close(values, {k: want[k] for k in values}, rtol=rtol, atol=1e-5,
                                    msg=lambda m: f"{case}, step {step}: {m}")
         # accuracies count decisions: another CPU's rounding may flip one logit near 0
         for tag in set(got) - set(values):
