@@ -21,6 +21,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -143,6 +144,28 @@ def _decode_all(files: list[Path], size: int, modes: tuple[str, str], desc: str)
     return torch.from_numpy(out)
 
 
+def cached(path: Path, key: str, decode: Callable[[], torch.Tensor], use: bool = True) -> torch.Tensor:
+    """``decode()``'s uint8 images, read from ``path`` when it holds them under ``key``,
+    else decoded and written there atomically (``use=False``: no cache at all)."""
+    if use and path.exists():
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            if saved.get("key") == key:
+                return saved["images"]
+        except Exception as err:  # a truncated or foreign cache file: decode again
+            warnings.warn(f"ignoring unreadable cache {path} ({err})")
+    images = decode()
+    if use:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            torch.save({"key": key, "images": images}, tmp)
+            tmp.replace(path)  # atomic: a crash never leaves a half-written cache
+        except OSError as err:
+            warnings.warn(f"could not write the decode cache {path} ({err}); continuing without it")
+    return images
+
+
 def load_split(
     root: str | Path, split: str, layout: AlignedLayout, size: int, cache: bool = True
 ) -> torch.Tensor:
@@ -152,20 +175,4 @@ def load_split(
     files = list_images(root, split, layout)
     key = _cache_key(files, size, layout.modes)
     path = root / layout.name / CACHE_DIR / f"{split}_{size}px.pt"
-    if cache and path.exists():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            if saved.get("key") == key:
-                return saved["images"]
-        except Exception as err:  # a truncated or foreign cache file: decode again
-            warnings.warn(f"ignoring unreadable cache {path} ({err})")
-    images = _decode_all(files, size, layout.modes, desc=f"decode {layout.name}/{split}")
-    if cache:
-        try:
-            path.parent.mkdir(exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save({"key": key, "images": images}, tmp)
-            tmp.replace(path)  # atomic: a crash never leaves a half-written cache
-        except OSError as err:
-            warnings.warn(f"could not write the decode cache {path} ({err}); continuing without it")
-    return images
+    return cached(path, key, lambda: _decode_all(files, size, layout.modes, desc=f"decode {layout.name}/{split}"), cache)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -46,7 +45,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from factorgan.data.aligned import check_aligned_size, natural_key
+from factorgan.data.aligned import cached, check_aligned_size, natural_key
 from factorgan.data.interface import DatasetError
 from factorgan.data.pools import PooledData, from_pools, parse_paired
 from factorgan.method.factorisation import Factorisation
@@ -270,22 +269,7 @@ def load_group(group: Group, root: Path, size: int, cache_dir: Path | None) -> t
     # does not grow with every edit.
     tag = hashlib.sha1(str(root).encode()).hexdigest()[:12]
     path = cache_dir / f"{root.name}_{tag}_{group.name.replace('/', '-')}_{size}px_{'-'.join(group.modes)}.pt"
-    if path.exists():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            if saved.get("key") == key:
-                return saved["images"]
-        except Exception as err:  # a truncated or foreign file: decode again
-            warnings.warn(f"ignoring unreadable cache {path} ({err})")
-    images = decode_group(group, size, f"decode {group.name}")
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"key": key, "images": images}, tmp)
-        tmp.replace(path)  # atomic: a crash never leaves a half-written cache
-    except OSError as err:
-        warnings.warn(f"could not write the decode cache {path} ({err}); continuing without it")
-    return images
+    return cached(path, key, lambda: decode_group(group, size, f"decode {group.name}"))
 
 
 # ---- the dataset --------------------------------------------------------------------

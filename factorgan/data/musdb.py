@@ -211,8 +211,8 @@ def build_cache(root: Path, is_wav: bool, tracks: Sequence, settings: AudioSetti
         else:
             # one song per worker and one thread each: the workers share the cores
             with ProcessPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-                for _ in tqdm(pool.map(_compute, jobs), total=len(jobs), desc=desc, unit="song"):
-                    pass
+                # The songs are written by the workers; iterating drives the progress bar.
+                list(tqdm(pool.map(_compute, jobs), total=len(jobs), desc=desc, unit="song"))
     songs = {t.subset + "/" + t.name: SongFile(folder / t.subset / f"{t.name}.npy").frames for t in tracks}
     index.write_text(json.dumps({"settings": asdict(settings), "frames": songs}, indent=1))
     return folder
