@@ -23,6 +23,7 @@ from factorgan.runs import metrics as run_metrics
 from factorgan.runs import threads
 from factorgan.data.in_memory import DatasetError, PairedCountError
 from factorgan.data.pools import NO_PAIRS_MODELS
+from factorgan.errors import ConfigError
 from factorgan.runs.scalars import NonFiniteLossError
 from factorgan.training.loop import Schedule, Trainer
 
@@ -163,7 +164,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, multirun: bool = F
     return trainer
 
 
-EXPECTED_ERRORS = (runs.RunError, DatasetError, NonFiniteLossError, threads.ThreadsError)
+EXPECTED_ERRORS = (runs.RunError, DatasetError, NonFiniteLossError, threads.ThreadsError, ConfigError)
 
 
 def expected_error(err: BaseException) -> BaseException | None:
