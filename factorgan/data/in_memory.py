@@ -18,6 +18,15 @@ from factorgan.method.factorisation import Factorisation, Parts
 __all__ = ["InMemoryData", "DatasetError", "PairedCountError", "as_float"]
 
 
+def paired_count(paired: int | str, n: int) -> int:
+    """``paired`` as a count: ``all`` is every one of the ``n`` training samples."""
+    if isinstance(paired, str):
+        if paired.strip().lower() != "all":
+            raise DatasetError(f"paired={paired!r} must be a whole number or 'all'")
+        return n
+    return int(paired)
+
+
 class InMemoryData(TrainingData):
     """Training (and test) samples plus the paired/unpaired split.
 
@@ -37,7 +46,7 @@ class InMemoryData(TrainingData):
         train: Tensor,
         test: Tensor,
         factorisation: Factorisation,
-        paired: int,
+        paired: int | str,
         input_parts: int = 0,
         name: str = "dataset",
         train_labels: Tensor | None = None,
@@ -45,6 +54,7 @@ class InMemoryData(TrainingData):
     ) -> None:
         factorisation.check_shape(train.shape[1:])
         n = train.shape[0]
+        paired = paired_count(paired, n)
         if paired < 0:
             raise DatasetError(f"paired={paired} must be ≥ 0")
         if paired > n:

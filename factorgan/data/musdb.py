@@ -37,6 +37,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData
+from factorgan.data.in_memory import paired_count
 from factorgan.method.factorisation import Factorisation
 
 SOURCES = ("drums", "bass", "other", "vocals")
@@ -380,7 +381,7 @@ class MusdbData(TrainingData):
 
 
 def musdb(
-    paired: int,
+    paired: int | str,
     root: str = "data/musdb18",
     mixture: str = "stored",
     validation: bool = False,
@@ -417,6 +418,7 @@ def musdb(
     if not tracks[TRAIN] or not tracks[TEST]:
         raise DatasetError(f"{root_path}: no songs in {'train' if not tracks[TRAIN] else 'test'}.\n"
                            + HELP.format(root=root_path))
+    paired = paired_count(paired, len(tracks[TRAIN]))
     if paired > len(tracks[TRAIN]):
         raise PairedCountError(f"paired={paired} songs is larger than the {len(tracks[TRAIN])} training songs "
                                f"of {root_path}; the maximum is paired={len(tracks[TRAIN])}")

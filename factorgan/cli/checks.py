@@ -1,0 +1,139 @@
+"""Up-front checks of a composed config: a value that cannot work is refused with a
+message naming the key, before any data is loaded, any network built or any file written.
+
+Hydra accepts any value for any key (``paired=abc``, ``trainer.batch_size=0``); without
+these checks such values fail deep inside a constructor with a traceback, or only after
+training (an evaluation setting).
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import fields
+from typing import Any, Mapping
+
+import torch
+from hydra.utils import get_object
+
+from factorgan.errors import ConfigError
+
+# Evaluation keys that schedule the evaluator rather than configure it (evaluations
+# during training); kept here too so the check works before that module exists.
+try:
+    from factorgan.runs.evaluation import SCHEDULE_KEYS
+except ImportError:  # pragma: no cover - older layout
+    SCHEDULE_KEYS = ("every", "during")
+
+# Constructor arguments the training code passes itself (not config keys).
+PASSED_BY_CODE = {"make_net", "sample_shape", "factorisation", "input_parts", "out_shape", "cond_shape",
+                  "make_generator", "data", "run_dir", "generator", "params"}
+
+
+def check_paired(paired: Any) -> None:
+    """``paired``: a whole number ≥ 0, or ``all`` (every complete sample)."""
+    if isinstance(paired, bool) or not (
+        isinstance(paired, int) or (isinstance(paired, str) and paired.strip().lower() == "all")
+    ):
+        raise ConfigError(f"paired={paired!r} must be a whole number of paired samples (e.g. paired=100), or paired=all")
+    if isinstance(paired, int) and paired < 0:
+        raise ConfigError(f"paired={paired} must be ≥ 0")
+
+
+def check_trainer(trainer: Mapping[str, Any]) -> None:
+    """``trainer.*``: known keys, whole numbers where counts are meant, the schedule's own checks."""
+    from factorgan.training.loop import Schedule
+
+    known = {f.name: f for f in fields(Schedule)}
+    for key, value in trainer.items():
+        if key not in known:
+            raise ConfigError(f"trainer.{key} is not a trainer setting; the settings are: {', '.join(known)}")
+        if known[key].type in ("int", int) and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"trainer.{key}={value!r} must be a whole number")
+    for key in ("sample_every", "snapshot_every"):
+        if trainer.get(key, 0) < 0:
+            raise ConfigError(f"trainer.{key}={trainer[key]} must be ≥ 0 (0: off)")
+    try:
+        Schedule(**trainer)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err)) from None
+
+
+def check_device(name: Any) -> None:
+    """``device``: auto, cpu, cuda, cuda:N (present on this machine)."""
+    if name == "auto":
+        return
+    try:
+        device = torch.device(str(name))
+    except RuntimeError:
+        raise ConfigError(f"device={name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={name} was asked for but CUDA is not available on this machine; "
+                              "use device=cpu (or device=auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                              f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
+
+
+def target_parameters(target: str, where: str) -> tuple[set[str], bool]:
+    """The keyword arguments ``target`` takes, and whether it also takes ``**kwargs``."""
+    try:
+        obj = get_object(target)
+    except Exception as err:  # ImportError / AttributeError, wrapped by Hydra
+        raise ConfigError(f"{where}._target_={target!r} cannot be imported ({err})") from None
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to check
+        return set(), True
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def check_targets(node: Any, where: str = "") -> None:
+    """Every ``_target_`` node's keys are arguments of its target (recursively): a typo
+    such as ``evaluation.num_sample=100`` is refused, listing the settings there are."""
+    if isinstance(node, Mapping):
+        target = node.get("_target_")
+        if isinstance(target, str):
+            names, open_ended = target_parameters(target, where or "config")
+            extra = set(SCHEDULE_KEYS) if where == "evaluation" else set()
+            unknown = [k for k in node if not str(k).startswith("_") and k not in names | extra]
+            if unknown and not open_ended:
+                settings = sorted((names | extra) - PASSED_BY_CODE)
+                raise ConfigError(
+                    f"{where}.{unknown[0]} is not a setting of {target.rsplit('.', 1)[-1]}; its settings: "
+                    + ", ".join(f"{where}.{s}" for s in settings)
+                )
+        for key, value in node.items():
+            check_targets(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            check_targets(value, f"{where}[{i}]")
+
+
+def check_evaluation(evaluation: Mapping[str, Any] | None) -> None:
+    """Build the evaluator once (cheap: settings only) so its own checks of its settings
+    (``num_samples=0``, too few samples for FID) fail before training, not after it."""
+    if evaluation is None:
+        return
+    from hydra.utils import instantiate
+
+    settings = {k: v for k, v in evaluation.items() if k not in SCHEDULE_KEYS}
+    try:
+        instantiate(settings)
+    except Exception as raised:
+        cause: BaseException | None = raised
+        while cause is not None and not isinstance(cause, (ConfigError, ValueError, TypeError)):
+            cause = cause.__cause__
+        message = str(cause if cause is not None else raised)
+        raise ConfigError(message if message.startswith("evaluation.") else f"evaluation: {message}") from None
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """All checks on a resolved config (a plain dict, as saved in ``config.yaml``)."""
+    check_paired(config.get("paired"))
+    if not isinstance(config.get("seed"), int) or isinstance(config.get("seed"), bool):
+        raise ConfigError(f"seed={config.get('seed')!r} must be a whole number")
+    check_trainer(config.get("trainer") or {})
+    check_device(config.get("device", "auto"))
+    check_targets(config)
+    check_evaluation(config.get("evaluation"))
