@@ -166,13 +166,30 @@ def cached(path: Path, key: str, decode: Callable[[], torch.Tensor], use: bool =
     return images
 
 
+# The order of a split's files, which decides which ones are the first `paired`
+# (``dataset.order``): natural (2.jpg before 10.jpg) or lexicographic (the official
+# code's: 1, 10, 100, 1000, 1001, ...).
+ORDERS = ("natural", "lexicographic")
+
+
+def file_order(files: list[Path], order: str) -> torch.Tensor:
+    """Indices putting ``files`` (in natural order) into ``order``."""
+    if order not in ORDERS:
+        raise DatasetError(f"dataset.order={order!r}: use one of {', '.join(ORDERS)}")
+    if order == "natural":
+        return torch.arange(len(files))
+    return torch.tensor(sorted(range(len(files)), key=lambda i: files[i].name), dtype=torch.long)
+
+
 def load_split(
-    root: str | Path, split: str, layout: AlignedLayout, size: int, cache: bool = True
+    root: str | Path, split: str, layout: AlignedLayout, size: int, cache: bool = True, order: str = "natural"
 ) -> torch.Tensor:
-    """All files of ``split`` as uint8 ``(N, C_A + C_B, size, size)``, from the cache
-    when it is valid."""
+    """All files of ``split`` as uint8 ``(N, C_A + C_B, size, size)`` in ``order`` (see
+    :data:`ORDERS`), from the cache when it is valid (the cache keeps natural order)."""
     root = Path(root).expanduser()
     files = list_images(root, split, layout)
+    indices = file_order(files, order)  # before decoding: a bad order fails at once
     key = _cache_key(files, size, layout.modes)
     path = root / layout.name / CACHE_DIR / f"{split}_{size}px.pt"
-    return cached(path, key, lambda: _decode_all(files, size, layout.modes, desc=f"decode {layout.name}/{split}"), cache)
+    images = cached(path, key, lambda: _decode_all(files, size, layout.modes, desc=f"decode {layout.name}/{split}"), cache)
+    return images if order == "natural" else images[indices]

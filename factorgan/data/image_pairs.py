@@ -25,12 +25,15 @@ EDGES2SHOES = aligned.AlignedLayout(
 )
 
 
-def aligned_pairs(layout: aligned.AlignedLayout, paired: int, root: str, size: int, cache: bool) -> InMemoryData:
-    """An unconditional :class:`InMemoryData` of ``layout``'s image pairs at ``size``."""
+def aligned_pairs(
+    layout: aligned.AlignedLayout, paired: int, root: str, size: int, cache: bool, order: str = "natural"
+) -> InMemoryData:
+    """An unconditional :class:`InMemoryData` of ``layout``'s image pairs at ``size``; the
+    first ``paired`` training files in ``order`` (:data:`~factorgan.data.aligned.ORDERS`) are pairs."""
     if size < 8:
         raise DatasetError(f"dataset.size={size}: image pairs need a side of at least 8 pixels")
     # uint8, decoded per batch: Edges2Shoes' 49,825 pairs at 64 px take 0.82 GB, not 3.3.
-    train = aligned.load_split(root, "train", layout, size, cache)
+    train = aligned.load_split(root, "train", layout, size, cache, order)
     test = aligned.load_split(root, "val", layout, size, cache)
     return InMemoryData(
         train=train,
@@ -42,11 +45,15 @@ def aligned_pairs(layout: aligned.AlignedLayout, paired: int, root: str, size: i
     )
 
 
-def cityscapes_pairs(paired: int, root: str = "data", size: int = 64, cache: bool = True) -> InMemoryData:
+def cityscapes_pairs(
+    paired: int, root: str = "data", size: int = 64, cache: bool = True, order: str = "natural"
+) -> InMemoryData:
     """Cityscapes photo | colour map pairs, ``(6, size, size)``, parts ``[3, 3]``."""
-    return aligned_pairs(CITYSCAPES, paired, root, size, cache)
+    return aligned_pairs(CITYSCAPES, paired, root, size, cache, order)
 
 
-def edges2shoes(paired: int, root: str = "data", size: int = 64, cache: bool = True) -> InMemoryData:
+def edges2shoes(
+    paired: int, root: str = "data", size: int = 64, cache: bool = True, order: str = "natural"
+) -> InMemoryData:
     """Edges2Shoes edge map | shoe photo pairs, ``(4, size, size)``, parts ``[1, 3]``."""
-    return aligned_pairs(EDGES2SHOES, paired, root, size, cache)
+    return aligned_pairs(EDGES2SHOES, paired, root, size, cache, order)

@@ -36,6 +36,14 @@ TARGETS: dict[str, str] = {
 }
 
 
+# Datasets read from pix2pix's aligned files (their ``dataset.order``).
+ALIGNED_TARGETS = (
+    "factorgan.data.cityscapes.cityscapes",
+    "factorgan.data.image_pairs.cityscapes_pairs",
+    "factorgan.data.image_pairs.edges2shoes",
+)
+
+
 def _retarget(node: Any) -> Any:
     if isinstance(node, dict):
         out = {k: _retarget(v) for k, v in node.items()}
@@ -54,7 +62,8 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     - CycleGAN's ``model.trainer`` (a Trainer subclass) -> ``model.steps``;
     - ``lam``, once a key of every experiment (null outside PairedMNIST), is PairedMNIST's
       own: dropped where null, and the run-path tags it made become ``run_tags``;
-    - PairedMNIST's ``dataset.lam_rule`` (added in 0.3): ``text``, the rule those runs used.
+    - PairedMNIST's ``dataset.lam_rule`` and the aligned image datasets' ``dataset.order``
+      (added in 0.3): ``text`` and ``natural``, what those runs used.
     """
     cfg = _retarget(copy.deepcopy(config))
     model = cfg.get("model")
@@ -63,6 +72,8 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     dataset = cfg.get("dataset")
     if isinstance(dataset, dict) and dataset.get("_target_") == "factorgan.data.mnist.paired_mnist":
         dataset.setdefault("lam_rule", "text")  # the only rule before the official one was offered
+    if isinstance(dataset, dict) and dataset.get("_target_") in ALIGNED_TARGETS:
+        dataset.setdefault("order", "natural")  # the only order before the official one was offered
     if "run_tags" not in cfg:
         lam = cfg.pop("lam", None)
         cfg["run_tags"] = {}

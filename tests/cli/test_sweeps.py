@@ -132,7 +132,8 @@ def test_paired_mnist_sweeps_cover_the_paper_grid_and_compose():
 def test_cityscapes_sweep_lists_the_paper_grid():
     jobs = sweep_jobs("cityscapes_seg_paper")
     assert sorted(int(o[7:]) for o in {o for job in jobs for o in job if o.startswith("paired=")}) == [
-        25, 100, 500, 1000, 3000]
+        25, 100, 500, 1000, 2975]  # 2,975: the whole training set, which the dataset accepts
+    assert {o for job in jobs for o in job if o.startswith("dataset.order=")} == {"dataset.order=lexicographic"}
     assert {o for job in jobs for o in job if o.startswith("model=")} == {"model=factorgan", "model=gan"}
     if not (REPO / "factorgan" / "configs" / "experiment" / "cityscapes_seg.yaml").exists():
         pytest.skip("experiment=cityscapes_seg is not on this branch yet")

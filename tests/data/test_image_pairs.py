@@ -55,6 +55,28 @@ def test_edges2shoes_reads_grey_edges_then_the_photo_in_file_order(tmp_path):
     assert all(any(torch.equal(p, as_float(data.train[j])) for j in range(3)) for p in paired)
 
 
+def test_lexicographic_order_pairs_the_official_codes_first_files(tmp_path):
+    """dataset.order=lexicographic: file names sorted as strings, as the official code's
+    sorted(paths) (10_AB < 11_AB < 1_AB < 2_AB: its first N files are the pairs); the
+    decode cache, kept in natural order, serves both orders."""
+    halves = make_edges2shoes(tmp_path, n_train=11, n_val=2, size=SIZE)
+    natural = edges2shoes(paired=3, root=str(tmp_path), size=SIZE, cache=True)
+    lexi = edges2shoes(paired=3, root=str(tmp_path), size=SIZE, cache=True, order="lexicographic")
+    names = [f"{i}_AB.png" for i in range(1, 12)]
+    want = sorted(range(11), key=lambda i: names[i])
+    assert [names[i] for i in want[:4]] == ["10_AB.png", "11_AB.png", "1_AB.png", "2_AB.png"]
+    for row, i in enumerate(want):
+        grey, _ = halves["train"][i]
+        np.testing.assert_array_equal(lexi.train[row, 0].numpy(), grey)
+    torch.testing.assert_close(lexi.train[torch.argsort(torch.tensor(want))], natural.train, rtol=0, atol=0)
+    torch.testing.assert_close(lexi.test, natural.test, rtol=0, atol=0)  # the test split keeps its order
+    paired = lexi.sample_paired(60, torch.Generator().manual_seed(0))
+    firsts = [as_float(natural.train[i]) for i in want[:3]]
+    assert all(any(torch.equal(p, f) for f in firsts) for p in paired)
+    with pytest.raises(DatasetError, match="dataset.order='random'"):
+        edges2shoes(paired=3, root=str(tmp_path), size=SIZE, order="random")
+
+
 def test_cityscapes_pairs_are_unconditional_six_channel_samples(cs_root):
     data = cityscapes_pairs(paired=4, root=str(cs_root), size=SIZE, cache=False)
     assert data.sample_shape == (6, SIZE, SIZE) and data.input_parts == 0 and data.factorisation.sizes == [3, 3]
