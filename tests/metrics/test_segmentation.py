@@ -123,3 +123,29 @@ def test_evaluator_scores_the_generator_on_the_test_split(batch_size):
     noisy = CityscapesEvaluator(batch_size=batch_size, progress=False)(
         CopyInput(error=0.5), data)
     assert noisy["mse"] > 0.0 and noisy["pixel_accuracy"] < 100.0
+
+
+def test_official_accuracy_masks_car_and_pole_and_averages_images():
+    """pixel_accuracy_official: car (license plate's colour) and pole (polegroup's) pixels
+    never count, and each image weighs the same whatever its counted pixels."""
+    a = [["road", "car"], ["pole", "sky"]]
+    b = [["road", "road"], ["road", "road"]]
+    true = torch.cat([paint(a), paint(b)])
+    pred = torch.cat([paint([["road", "sky"], ["sky", "sky"]]),  # car and pole wrong
+                      paint([["road", "sidewalk"], ["sidewalk", "sidewalk"]])])  # 1 of 4 right
+    m = segmentation_metrics(pred, true)
+    # official: image a counts road and sky (2 of 2 right), image b 1 of 4 -> mean(100, 25)
+    assert m["pixel_accuracy_official"] == pytest.approx(62.5)
+    # pooled: 8 counted pixels (car and pole included), 3 right
+    assert m["pixel_accuracy"] == pytest.approx(100.0 * 3 / 8)
+    # batches add up to the same per-image mean
+    scores = SegmentationScores()
+    scores.add(pred[:1], true[:1])
+    scores.add(pred[1:], true[1:])
+    assert scores.metrics()["pixel_accuracy_official"] == pytest.approx(62.5)
+
+
+def test_official_accuracy_skips_an_image_with_nothing_counted():
+    true = torch.cat([paint([["car", "pole"]]), paint([["road", "sky"]])])
+    pred = torch.cat([paint([["car", "pole"]]), paint([["road", "road"]])])
+    assert segmentation_metrics(pred, true)["pixel_accuracy_official"] == pytest.approx(50.0)
