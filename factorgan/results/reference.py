@@ -28,10 +28,13 @@ class ReferenceTable:
     sep: str = ","
     where: tuple[tuple[str, str], ...] = ()  # (column, value) filters
     paired: str = "Paired samples"  # the column holding our `paired`
+    # False where the paper's values are on another scale than ours (FID: the paper's own
+    # classifier's features): figures then draw them in a panel of their own.
+    comparable: bool = True
 
 
 REFERENCES = (
-    ReferenceTable("paired_mnist", "fid", "paired_mnist_fid.csv", value="FID", sep=";"),
+    ReferenceTable("paired_mnist", "fid", "paired_mnist_fid.csv", value="FID", sep=";", comparable=False),
     ReferenceTable("paired_mnist", "dependency", "paired_mnist_dependency.csv", value="Diff", sep=";"),
     ReferenceTable("cityscapes_seg", "mse", "cityscapes_segmentation.csv", value="Perf", where=(("Metric", "MSE"),)),
     ReferenceTable(
@@ -68,9 +71,15 @@ def read_table(table: ReferenceTable) -> pd.DataFrame:
     return tidy.groupby(settings, dropna=False, sort=False, as_index=False)["value"].mean()
 
 
-def reference_for(experiment: str, metric: str) -> pd.DataFrame | None:
-    """The paper's numbers for ``metric`` of ``experiment``, or None if it has none."""
+def reference_table(experiment: str, metric: str) -> ReferenceTable | None:
+    """Where the paper's numbers for ``metric`` of ``experiment`` are, or None."""
     for table in REFERENCES:
         if table.experiment == experiment and table.metric == metric:
-            return read_table(table)
+            return table
     return None
+
+
+def reference_for(experiment: str, metric: str) -> pd.DataFrame | None:
+    """The paper's numbers for ``metric`` of ``experiment``, or None if it has none."""
+    table = reference_table(experiment, metric)
+    return None if table is None else read_table(table)

@@ -1,13 +1,21 @@
-"""Sample grids at intervals: to TensorBoard and as PNG files in the run directory."""
+"""Sample grids at intervals: to TensorBoard and as PNG files in the run directory.
+
+Small samples are enlarged (nearest neighbour) to a readable size and grids that compare
+things carry column headers (see :func:`factorgan.samples.images.image_grid`); the same
+image goes to TensorBoard and to the PNG files.
+"""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from factorgan.data.interface import TrainingData
+from factorgan.errors import ConfigError
 from factorgan.samples.generate import eval_mode, uniform_noise
 from factorgan.samples.images import displayable, image_grid, save_png
 
@@ -49,10 +57,32 @@ class SampleWriter:
 
     def grid(self) -> torch.Tensor:
         """The image grid ``(1 or 3, H, W)``: the drawn samples, about square (samples of
-        more channels shown as their RGB groups side by side)."""
+        more channels shown as their RGB groups side by side, headed by the parts' names
+        or input | generated where :meth:`part_labels` has them)."""
         f = self.data.factorisation
-        x = displayable(self.draw(), f.display_groups())
-        return image_grid(x, nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=0.5)
+        samples = self.draw()
+        x = displayable(samples, f.display_groups())
+        labels = self.part_labels()
+        if labels is not None and samples.dim() == 4 and x.shape[-1] != len(labels) * samples.shape[-1]:
+            labels = None  # not shown as one image per part: nothing to head
+        nrow = max(1, int(len(x) ** 0.5))
+        ncol = max(1, min(nrow, len(x)))
+        return image_grid(x, nrow=nrow, padding=2, pad_value=0.5, labels=None if labels is None else labels * ncol)
+
+    def part_labels(self) -> list[str] | None:
+        """Names of the parts a sample shows side by side (channel groups), for the column
+        headers: the dataset's ``part_names`` (generated ones marked so in conditional
+        models), or input | generated; None when the parts are not side by side, or are
+        unconditional parts without names."""
+        groups = self.data.factorisation.display_groups()
+        if not groups or len(groups) < 2:
+            return None
+        names = getattr(self.data, "part_names", None)
+        names = list(names) if names and len(names) == len(groups) else None
+        k = self.data.input_parts
+        if names is None:
+            return ["input" if i < k else "generated" for i in range(len(groups))] if k else None
+        return [name if i < k or not k else f"{name} (generated)" for i, name in enumerate(names)]
 
     def write(self, writer: SummaryWriter | None, step: int) -> Path:
         """Add the grid to TensorBoard (tag ``samples``) and save ``samples/step_N.png``
@@ -61,25 +91,38 @@ class SampleWriter:
         if writer is not None:
             writer.add_image("samples", grid, step)
         self.dir.mkdir(parents=True, exist_ok=True)
-        save_png(grid, self.dir / f"step_{step:07d}.png")
+        path = save_png(grid, self.dir / f"step_{step:07d}.png")
         latest = self.dir / "latest.png"
-        save_png(grid, latest)
+        shutil.copyfile(path, latest)  # the same bytes: PNG encoding is most of a write's time
         return latest
+
+
+COMPARISON_LABELS = ("input", "generated", "real")
 
 
 class ComparisonSampleWriter(SampleWriter):
     """For conditional data: one row per test example, input | generated | true output
-    (e.g. scene | predicted map | true map), the same ``n`` examples every time."""
+    (e.g. scene | predicted map | true map), the same ``n`` examples every time, under a
+    header naming the three columns.
+
+    Args:
+        labels: the three column headers (default: input | generated | real, e.g.
+            ``[scene, prediction, truth]`` for segmentation).
+    """
 
     def __init__(
-        self, run_dir: Path, generator: nn.Module, data: TrainingData, seed: int, n: int = 8
+        self, run_dir: Path, generator: nn.Module, data: TrainingData, seed: int, n: int = 8,
+        labels: Sequence[str] | None = None,
     ) -> None:
         if not data.input_parts:
             raise ValueError("ComparisonSampleWriter needs a conditional dataset (input_parts ≥ 1)")
         super().__init__(run_dir, generator, data, seed, n)
         _, self.truth = data.split_inputs(data.examples(len(self.z)))
+        self.labels = [str(label) for label in (labels if labels is not None else COMPARISON_LABELS)]
+        if len(self.labels) != 3:
+            raise ConfigError(f"samples.labels={self.labels}: give three column headers, e.g. [scene,prediction,truth]")
 
     def grid(self) -> torch.Tensor:
         cond, out = self.data.split_inputs(self.draw())
         rows = torch.stack([cond, out, self.truth.float().clamp(0, 1)], dim=1).flatten(0, 1)
-        return image_grid(rows, nrow=3, padding=2, pad_value=0.5)
+        return image_grid(rows, nrow=3, padding=2, pad_value=0.5, labels=self.labels)

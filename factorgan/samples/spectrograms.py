@@ -64,7 +64,16 @@ class SpectrogramSampleWriter(SampleWriter):
         rows = torch.cat([cond, out, self.truth.float()], dim=1)  # (n, C_in + 2·C_out, bins, frames)
         top = float(torch.quantile(self.truth.float().flatten()[:1_000_000], 0.995))  # a few bright peaks saturate
         tiles = torch.stack([spectrogram_image(x, top) for row in rows for x in row])
-        return image_grid(tiles, nrow=rows.shape[1], padding=2, pad_value=1.0)
+        return image_grid(tiles, nrow=rows.shape[1], padding=2, pad_value=1.0,
+                          labels=self.column_labels(cond.shape[1], out.shape[1]))
+
+    def column_labels(self, inputs: int, outputs: int) -> list[str]:
+        """Headers of the grid's columns: the inputs' names, then each part generated, then true."""
+        names = list(self.part_names)
+        if len(names) != inputs + outputs:  # names not matching the data: numbered parts
+            names = [f"input {i + 1}" for i in range(inputs)] + [f"part {i + 1}" for i in range(outputs)]
+        parts = names[inputs:]
+        return [*names[:inputs], *(f"{n} generated" for n in parts), *(f"{n} true" for n in parts)]
 
     def write(self, writer: SummaryWriter | None, step: int) -> Path:
         latest = super().write(writer, step)

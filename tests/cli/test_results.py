@@ -126,16 +126,17 @@ def lines_by_label(ax) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def test_paired_mnist_figure_draws_our_means_and_the_paper_per_lambda(sweep):
     table = collect(sweep)
     fig = metric_figure(table, "paired_mnist", "fid")
-    assert len(fig.axes) == 2  # one panel per lambda
+    # one panel per lambda; the paper's FID (its own classifier's scale) in a row of its own below
+    assert len(fig.axes) == 4
     rows = paper_rows("paired_mnist_fid.csv", ";")
-    for ax, lam in zip(fig.axes, ("0.1", "0.9")):
+    for ax, paper_ax, lam in zip(fig.axes[:2], fig.axes[2:], ("0.1", "0.9")):
         assert lam in ax.get_title() and ax.get_xscale() == "log"
-        lines = lines_by_label(ax)
-        assert set(lines) == {"gan", "factorgan", "gan (paper)", "factorgan (paper)"}
+        lines, paper = lines_by_label(ax), lines_by_label(paper_ax)
+        assert set(lines) == {"gan", "factorgan"} and set(paper) == {"gan (paper)", "factorgan (paper)"}
         for model, paper_name in (("gan", "GAN"), ("factorgan", "FactorGAN")):
             expect = [(float(r["Paired samples"]), float(r["FID"])) for r in rows
                       if r["Model"] == paper_name and r["Lambda"] == lam]
-            x, y = lines[f"{model} (paper)"]
+            x, y = paper[f"{model} (paper)"]
             np.testing.assert_allclose(x, [p for p, _ in expect], rtol=0, atol=0)
             np.testing.assert_allclose(y, [v for _, v in expect], rtol=1e-12, atol=0)
             ours = table[(table["model"] == model) & np.isclose(table["lam"], float(lam))]

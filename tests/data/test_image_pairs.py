@@ -12,6 +12,7 @@ from PIL import Image
 
 from conftest import TINY, TINY_EVALUATED, compose_config, make_edges2shoes
 from factorgan.data import aligned
+from factorgan.samples.images import upscale_factor
 from factorgan.training.steps import real_batch
 from factorgan.data.in_memory import DatasetError, PairedCountError, as_float
 from factorgan.data.image_pairs import EDGES2SHOES, cityscapes_pairs, edges2shoes
@@ -175,7 +176,8 @@ def test_each_model_trains_evaluates_and_draws_pairs(experiment, root, model, tm
     assert 0.0 < metrics["ls"] < 3.0 and metrics["ls_std"] == 0.0
     # the default grid: 64 pairs in 8 rows of 8, each pair its two images side by side in RGB
     with Image.open(run_dir / "samples" / "latest.png") as grid:
-        assert grid.mode == "RGB" and grid.size == (8 * (2 * SIZE + 2) + 2, 8 * (SIZE + 2) + 2)
+        tile = upscale_factor(SIZE, SIZE) * SIZE  # small samples are shown enlarged
+        assert grid.mode == "RGB" and grid.size == (8 * (2 * tile + 2) + 2, 8 * (tile + 2) + 2)
 
 
 def test_factorgan_shares_the_marginals_with_unpaired_data(shoes_root, tmp_path):

@@ -8,6 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
+from factorgan.samples.images import column_header, upscale_factor
+
 from conftest import TINY_EVALUATED, compose_config
 from factorgan.training.cyclegan import CycleGANSteps
 from factorgan.data.in_memory import as_float
@@ -59,9 +61,12 @@ def test_each_model_trains_and_evaluates(data_root, tmp_path, model, terms):
     metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     assert 0.0 < metrics["mse"] < 1.0 and 0.0 <= metrics["pixel_accuracy"] <= 100.0
     assert any(k.startswith("class_accuracy/") for k in metrics)
-    # scene | prediction | truth: 3 columns of SIZE-pixel tiles, samples.n=3 rows
+    # scene | prediction | truth: 3 columns of SIZE-pixel tiles shown enlarged, samples.n=3
+    # rows, under a header strip naming the columns
+    tile = upscale_factor(SIZE, SIZE) * SIZE
+    header = column_header(3 * tile + 4 * 2, ["scene", "prediction", "truth"], 3, tile, 2).shape[1]
     with Image.open(run_dir / "samples" / "latest.png") as grid:
-        assert grid.size == (3 * SIZE + 4 * 2, 3 * SIZE + 4 * 2)
+        assert tile > SIZE and grid.size == (3 * tile + 4 * 2, 3 * tile + 4 * 2 + header)
 
 
 def test_models_get_the_right_networks_and_inputs(data_root, tmp_path):

@@ -11,7 +11,7 @@ from factorgan.samples.images import channel_groups, displayable, image_grid, sa
 
 def test_grid_places_each_image_with_padding_between():
     images = torch.arange(1, 6).float().view(5, 1, 1, 1).expand(5, 1, 3, 2) / 10  # 5 flat images
-    grid = image_grid(images, nrow=2, padding=1, pad_value=0.5)
+    grid = image_grid(images, nrow=2, padding=1, pad_value=0.5, scale=1)  # as they are
     assert grid.shape == (1, 3 * (3 + 1) + 1, 2 * (2 + 1) + 1)
     for i in range(5):
         top, left = (i // 2) * 4 + 1, (i % 2) * 3 + 1
@@ -74,4 +74,7 @@ def test_sample_writer_handles_six_channel_samples(tmp_path):
     png = writer.write(None, step=1)
     img = np.asarray(Image.open(png))
     assert img.ndim == 3 and img.shape[2] == 3  # RGB, groups side by side
-    assert img.shape[1] == 2 * (16 + 2) + 2 and (img == 64).any()  # 0.25 -> 64
+    # 8x8 pairs enlarged 8 times (short side 64): two columns of 64x128 pairs, no header
+    # (unconditional parts without names)
+    assert img.shape[:2] == (2 * (64 + 2) + 2, 2 * (128 + 2) + 2)
+    assert (img[2:66, 2:130] == 64).all()  # 0.25 -> 64 across the whole enlarged pair
