@@ -6,11 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from factorgan.runs import checkpoint
-from factorgan.runs.compat import upgrade_config
+from factorgan.runs import directory as runs
 from factorgan.training.loop import Trainer
 
 
@@ -42,8 +41,10 @@ def parse_args(argv: list[str], known: dict[str, str], doc: str, prefixes: tuple
     return {**{k: v for k, v in known.items() if v not in ("", "None")}, **out}
 
 
-def run_config(run_dir: Path) -> DictConfig:
-    """The run's saved ``config.yaml``; clear errors when ``run_dir`` is not a run."""
+def run_config(run_dir: Path, checkpoint_name: str = checkpoint.LAST) -> DictConfig:
+    """The run's saved ``config.yaml`` (when damaged or missing: the copy in the checkpoint
+    ``checkpoint_name`` or ``last.pt``, said on stderr); clear errors when ``run_dir`` is
+    not a run."""
     if not run_dir.is_dir():
         near = sorted(p.name for p in run_dir.parent.iterdir() if p.is_dir()) if run_dir.parent.is_dir() else []
         hint = f"\n  directories in {run_dir.parent}: {', '.join(near)}" if near else ""
@@ -51,10 +52,9 @@ def run_config(run_dir: Path) -> DictConfig:
             f"no run directory {run_dir} (a directory written by python -m factorgan.train, "
             f"e.g. outputs/paired_mnist/factorgan/paired100_lam0.9_seed0){hint}"
         )
-    path = run_dir / "config.yaml"
-    if not path.exists():
+    if not (run_dir / runs.CONFIG).exists() and not available_checkpoints(run_dir):
         raise CliError(f"{run_dir} is not a run directory: it has no config.yaml")
-    return OmegaConf.create(upgrade_config(yaml.safe_load(path.read_text()) or {}))
+    return OmegaConf.create(runs.read_config(run_dir, checkpoint_name))
 
 
 def available_checkpoints(run_dir: Path) -> list[str]:
@@ -69,7 +69,7 @@ def load_run(run_dir: str | Path, checkpoint_name: str = checkpoint.LAST, device
     from factorgan.cli.train import build_trainer  # the one place objects are built from config
 
     run_dir = Path(run_dir)
-    cfg = run_config(run_dir)
+    cfg = run_config(run_dir, checkpoint_name)
     path = checkpoint.find(run_dir, checkpoint_name)
     if path is None:
         have = available_checkpoints(run_dir)

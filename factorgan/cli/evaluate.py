@@ -6,19 +6,23 @@
 Rebuilds the run from its ``config.yaml``, loads ``checkpoints/<checkpoint>.pt``
 (``last`` or a snapshot such as ``step_0005000``), runs the config's ``evaluation``
 (for PairedMNIST: fid_top, fid_bottom, fid, dependency, classifier_accuracy) and records
-the metrics: ``metrics.json`` in the run directory (other checkpoints' results are kept
-under ``by_checkpoint``), TensorBoard scalars ``eval/<metric>`` and the HParams view.
+the metrics in ``metrics.json`` under the checkpoint and the settings (``by_checkpoint``).
 ``evaluation.<key>=<value>`` changes one evaluator setting for this call, e.g.
 ``evaluation.num_samples=500``.
+
+The run's own result (metrics.json's top-level ``metrics``, TensorBoard's ``eval/<metric>``
+and HParams view, the results table) is only ever the final checkpoint evaluated with the
+run's settings; other checkpoints or settings are kept beside it and printed.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from factorgan.runs import checkpoint
+from factorgan.runs import metrics as run_metrics
+from factorgan.runs.evaluation import EvaluationPlan, build_evaluator, split_evaluation
 from factorgan.cli.common import CliError, load_run, main_guard, parse_args
 
 
@@ -35,6 +39,17 @@ def experiment_evaluation(experiment: str) -> Any:
         return None
 
 
+def is_own_result(ckpt: str, step: int, max_steps: int, key: str, run_key: str, configured: bool,
+                  recorded_key: str | None) -> bool:
+    """Whether an evaluation is the run's own result: the final checkpoint (``last.pt`` at
+    ``trainer.max_steps``) with the run's settings (``run_key``), for a run trained with
+    ``evaluation=null`` its experiment's defaults, and then only the first such evaluation
+    (``recorded_key``: the own result's key so far, None when there is none)."""
+    if ckpt != checkpoint.LAST or step < max_steps or key != run_key:
+        return False
+    return configured or recorded_key is None or recorded_key == key
+
+
 def main(argv: list[str]) -> dict[str, float]:
     args = parse_args(
         argv, {"run": "", "checkpoint": checkpoint.LAST, "device": "None"}, __doc__ or "",
@@ -42,7 +57,8 @@ def main(argv: list[str]) -> dict[str, float]:
     )
     trainer, ckpt = load_run(args["run"], args["checkpoint"], args.get("device"))
     cfg = OmegaConf.create(trainer.config)
-    if cfg.get("evaluation") is None:
+    configured = cfg.get("evaluation") is not None
+    if not configured:
         cfg.evaluation = experiment_evaluation(str(cfg.get("experiment_name")))
         if cfg.evaluation is None:
             raise CliError(
@@ -51,16 +67,33 @@ def main(argv: list[str]) -> dict[str, float]:
             )
         print(f"{args['run']} has no evaluation settings: using experiment "
               f"{cfg.experiment_name}'s defaults")
+    run_plan = split_evaluation(cfg.evaluation)  # the run's own settings
     overrides = [f"{k}={v}" for k, v in args.items() if k.startswith("evaluation.")]
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
-    evaluator: Any = instantiate(cfg.evaluation)
-    if getattr(evaluator, "run_dir", False) is None:  # an evaluator that keeps partial results
-        evaluator.run_dir = trainer.run_dir
+    plan = split_evaluation(cfg.evaluation)  # this call's settings
+    evaluator = build_evaluator(plan.settings, trainer.run_dir)
     metrics = evaluator(trainer.G, trainer.data)
-    trainer.record_metrics(metrics, ckpt)
+    max_steps = int(cfg.trainer.max_steps)
+    recorded = run_metrics.own_result(trainer.run_dir)
+    own = is_own_result(ckpt, trainer.step, max_steps, plan.key, run_plan.key, configured,
+                        None if recorded is None else recorded["settings_key"])
+    trainer.record_metrics(metrics, ckpt, plan.settings, own)
     print(f"{args['run']} ({ckpt}, step {trainer.step}): "
           + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    if not own:
+        print(f"  not the run's result ({why_not_own(plan, run_plan, ckpt, trainer.step, max_steps)}): "
+              f"kept beside it in metrics.json under by_checkpoint.{ckpt}.{plan.key}")
     return metrics
+
+
+def why_not_own(plan: EvaluationPlan, run_plan: EvaluationPlan, ckpt: str, step: int, max_steps: int) -> str:
+    """Why an evaluation is not the run's own result, in words."""
+    if ckpt != checkpoint.LAST or step < max_steps:
+        return f"{ckpt} at step {step} is not the final checkpoint, last.pt at step {max_steps}"
+    differ = plan.differences(run_plan.settings)
+    if differ:
+        return "settings differ from the run's: " + ", ".join(f"{k}={a} (run: {b})" for k, (a, b) in differ.items())
+    return "the run's result was taken with earlier default settings"
 
 
 if __name__ == "__main__":

@@ -5,25 +5,31 @@ arguments.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import hydra
 import torch
-import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from factorgan.cli.checks import check_config
+from factorgan.runs import checkpoint, console_log
 from factorgan.runs import directory as runs
+from factorgan.runs.init import initialise
+from factorgan.runs.lock import RunLock, discard_unless_in_use
 from factorgan.runs import metrics as run_metrics
+from factorgan.runs import evaluation as run_evaluation
 
 from factorgan.runs import threads
+from factorgan.runs import signals
 from factorgan.data.in_memory import DatasetError, PairedCountError
 from factorgan.data.pools import NO_PAIRS_MODELS
-from factorgan.errors import ConfigError
+from factorgan.errors import ConfigError, SweepJobFailed
 from factorgan.runs.scalars import NonFiniteLossError
 from factorgan.training.loop import Schedule, Trainer
 
@@ -121,47 +127,123 @@ def tensorboard_root(run_dir: Path, run_path: str) -> Path:
     return run_dir
 
 
-def train(cfg: DictConfig, run_dir: str | Path | None = None, multirun: bool = False) -> Trainer | None:
+def train(
+    cfg: DictConfig, run_dir: str | Path | None = None, multirun: bool = False, overrides: Sequence[str] | None = None
+) -> Trainer | None:
     """Start or resume the run in ``run_dir`` (default ``outputs/<run_path>``) and train it
     to ``trainer.max_steps``, then evaluate it when the config has an ``evaluation``.
 
     ``multirun``: part of a sweep, where ``on_existing=auto`` skips finished runs and
-    resumes unfinished ones (returns None for a skipped run).
+    resumes unfinished ones (returns None for a skipped run). ``overrides``: the command
+    line's; when given, a resumed run keeps its own values of keys the command line did
+    not set (defaults that changed since the run was made).
     """
     run_dir = Path("outputs") / str(cfg.run_path) if run_dir is None else Path(run_dir)
-    config = OmegaConf.to_container(cfg, resolve=True)
+    # One process per run directory; a start that fails before its first checkpoint
+    # leaves nothing behind (the discard runs while the lock is still held).
+    with RunLock(run_dir), discarded_on_failure(run_dir, str(cfg.run_path)):
+        checkpoint.remove_temporaries(run_dir)  # a killed process's partial writes (we hold the lock)
+        return _train(cfg, run_dir, multirun, overrides)
+
+
+@contextlib.contextmanager
+def discarded_on_failure(run_dir: Path, run_path: str | None = None) -> Iterator[None]:
+    """Remove what a start wrote when it fails before its first checkpoint
+    (:func:`factorgan.runs.directory.discard_failed_start`); the caller holds the lock."""
+    before = runs.entries(run_dir)
+    try:
+        yield
+    except BaseException:
+        try:
+            runs.discard_failed_start(run_dir, before, run_path)
+        except OSError as err:  # never hide the failure itself
+            print(f"warning: could not clean up {run_dir}: {err}", file=sys.stderr)
+        raise
+
+
+def _train(cfg: DictConfig, run_dir: Path, multirun: bool, overrides: Sequence[str] | None = None) -> Trainer | None:
+    """:func:`train` in a locked run directory."""
+    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     policy = runs.on_existing_policy(cfg.get("on_existing", "auto"), multirun)
+    if overrides is not None and (cfg.resume or policy == "continue"):
+        config, kept = runs.keep_run_values(run_dir, config, overrides)
+        if kept:
+            print("Resuming with the run's own " + "; ".join(kept))
+            cfg = OmegaConf.create(config)
     plan = runs.plan_run(
-        run_dir, config, cfg.resume, policy, needs_metrics=cfg.get("evaluation") is not None  # type: ignore[arg-type]
+        run_dir, config, cfg.resume, policy, needs_metrics=cfg.get("evaluation") is not None,
+        multirun=multirun,
     )
     if plan.action == "skip":
         print(f"Skipping {run_dir}: {plan.reason}")
         return None
     resume_from = plan.checkpoint
     trainer = build_trainer(cfg, run_dir)
+    # The evaluators are built now, so their settings are checked before anything trains.
+    evaluation = None if cfg.get("evaluation") is None else run_evaluation.split_evaluation(cfg.evaluation)
+    evaluator = None if evaluation is None else run_evaluation.build_evaluator(evaluation.settings, run_dir)
+    trainer.during_evaluation = None if evaluation is None else run_evaluation.during_training(evaluation, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume_from is not None:
-        trainer.load_state_dict(torch.load(resume_from, map_location=trainer.device, weights_only=False))
+        state = checkpoint.load(resume_from, map_location=trainer.device)
+        trainer.load_state_dict(state, resumed=True)
+        # config.yaml keeps describing what produced the run; resumes.yaml says what changed.
+        config, changes = runs.resumed_config(state["config"], config)
+        runs.record_resume(run_dir, trainer.step, changes)
         print(f"Resuming {run_dir} from step {trainer.step}")
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        if "init_from" in changes["this_call_only"]:
+            print("  (init_from is ignored: a resume continues from the run's own checkpoint)")
+    elif cfg.get("init_from") is not None:
+        print(initialise(trainer, cfg.init_from, bool(cfg.get("init_optimizer", False))))
+    trainer.config = config  # stored in every checkpoint, like config.yaml
+    runs.write_config(run_dir, config)
     run_metrics.write_metrics_placeholder(run_dir)
     logdir = tensorboard_root(run_dir, cfg.run_path)
     print(f"Run directory: {run_dir}")
     print(f"  data: {trainer.data}")
     print(f"  device: {trainer.device}; watch with: tensorboard --logdir {logdir}")
     trainer.fit()
-    if cfg.get("evaluation") is not None:
-        # The evaluator is any callable (generator, data) -> {metric: value} (config `evaluation`).
-        evaluator = instantiate(cfg.evaluation)
-        if getattr(evaluator, "run_dir", False) is None:  # an evaluator that keeps partial results
-            evaluator.run_dir = run_dir
+    if evaluator is not None and evaluation is not None:
+        # The evaluator is any callable (generator, data) -> {metric: value} (config `evaluation`);
+        # the final checkpoint with the run's own settings: the run's result.
         metrics = evaluator(trainer.G, trainer.data)
-        trainer.record_metrics(metrics)
+        trainer.record_metrics(metrics, settings=evaluation.settings, own=True)
         print("Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     print(f"Finished at step {trainer.step}. Run directory: {run_dir}")
     print(f"  samples: {run_dir / 'samples' / 'latest.png'}")
     print(f"  TensorBoard: tensorboard --logdir {logdir}")
     return trainer
+
+
+def nonfinite_advice(run_dir: Path, cfg: DictConfig, overrides: Sequence[str]) -> str:
+    """What to do after a non-finite loss, as commands that work: resume=true would keep
+    the settings that diverged, so a new run starts from the last good weights."""
+    dropped = ("resume", "name", "init_from", "init_optimizer", "optimizer.lr")
+    args = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in dropped]
+    lr = cfg.get("optimizer", {}).get("lr")
+    lower = f"optimizer.lr={lr / 10:g}" if isinstance(lr, (int, float)) else "optimizer.lr=<lower>"
+    command = " ".join(["python -m factorgan.train", *args])
+    last = checkpoint.find(run_dir)
+    if last is None:
+        where = "and the run directory was removed" if not run_dir.exists() else f"in {run_dir}"
+        return (
+            f"No checkpoint was written before this (the first is due at step "
+            f"{cfg.trainer.ckpt_every}), so there is nothing to resume or start from {where}. "
+            f"Start again with a lower learning rate (or another objective, e.g. loss=...):\n"
+            f"  {command} {lower}"
+        )
+    try:
+        step = f" (step {checkpoint.load(last, mmap=True)['step']})"
+    except runs.RunError:
+        step = ""
+    name = f"{cfg.name}_lowlr" if cfg.get("name") else "lowlr"
+    return (
+        f"The last good checkpoint is {last}{step}. resume=true would continue with the same "
+        f"settings (it refuses a changed optimizer.lr or loss), so start a new run from these "
+        f"weights with a lower learning rate (or another objective, e.g. loss=...):\n"
+        f"  {command} init_from={run_dir} {lower} name={name}\n"
+        f"(init_optimizer=true also takes the optimiser's state)"
+    )
 
 
 EXPECTED_ERRORS = (runs.RunError, DatasetError, NonFiniteLossError, threads.ThreadsError, ConfigError)
@@ -182,12 +264,27 @@ def expected_error(err: BaseException) -> BaseException | None:
 def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    with console_log.tee(run_dir, quiet=(SweepJobFailed,)):  # the console output, also in train.log
+        run_job(cfg, hydra_cfg, run_dir)
+
+
+def run_job(cfg: DictConfig, hydra_cfg: Any, run_dir: Path) -> None:
+    """One job of ``main``: train, and turn expected failures into messages."""
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    before = runs.entries(run_dir)  # Hydra made run_dir (and an empty log): a failed start removes them
+    signals.install()  # Ctrl-C, SIGTERM, pre-timeout signal: finish the step, save last.pt, exit
     try:
         n_threads = threads.configure_threads(cfg.get("threads", "auto"), hydra_cfg.launcher if multirun else None)
         print(f"CPU threads: {n_threads}", flush=True)  # before any failure: a sweep job's log shows it
-        train(cfg, run_dir, multirun)
+        check_config(OmegaConf.to_container(cfg, resolve=True))  # before anything is built or written
+        train(cfg, run_dir, multirun, list(hydra_cfg.overrides.task))
+    except signals.Interrupted as stop:
+        signals.finish(stop, run_dir, multirun)  # says how to resume; exits (submitit: requeues)
     except Exception as raised:
+        try:
+            discard_unless_in_use(run_dir, before, str(cfg.get("run_path")))
+        except OSError as cleanup:
+            print(f"warning: could not clean up {run_dir}: {cleanup}", file=sys.stderr)
         err = expected_error(raised)
         if err is None:
             raise
@@ -198,16 +295,15 @@ def main(cfg: DictConfig) -> None:
         # Expected failures: a clear message and exit code, no traceback.
         print(f"error: {err}", file=sys.stderr)
         if isinstance(err, NonFiniteLossError):
-            print(
-                f"The last good checkpoint is kept in {run_dir / 'checkpoints'}; lower the "
-                "learning rate or change the objective, then resume=true.",
-                file=sys.stderr,
-            )
+            print(nonfinite_advice(run_dir, cfg, list(hydra_cfg.overrides.task)), file=sys.stderr)
         if multirun:
             print("The sweep's other runs go on; run the same sweep again to retry this one "
                   "(finished runs are skipped).", file=sys.stderr)
-            raise  # Hydra marks this job failed; the sweep's other jobs still run
+            # Hydra marks this job failed; the sweep's other jobs still run
+            raise SweepJobFailed(str(err)) from None
         sys.exit(2)
+    finally:
+        signals.restore()  # a sweep's next job in this process installs them again
 
 
 if __name__ == "__main__":

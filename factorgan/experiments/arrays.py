@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from factorgan.data.interface import TEST, TrainingData
+from factorgan.errors import ConfigError
 from factorgan.metrics.energy import energy_distance
 from factorgan.samples.generate import DEFAULT_SEED, draw_samples
 
@@ -28,7 +29,7 @@ class EnergyEvaluator:
 
     def __init__(self, num_samples: int | None = None, seed: int = DEFAULT_SEED) -> None:
         if num_samples is not None and num_samples < 2:
-            raise ValueError(f"evaluation.num_samples={num_samples} must be ≥ 2 (or null: the test split's size)")
+            raise ConfigError(f"evaluation.num_samples={num_samples} must be ≥ 2 (or null: the test split's size)")
         self.num_samples = num_samples
         self.seed = seed
 

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from factorgan.data.interface import TEST, TrainingData
+from factorgan.errors import ConfigError
 from factorgan.metrics.ls_score import LSScore, RealSamples
 from factorgan.samples.generate import eval_mode
 
@@ -43,7 +44,10 @@ class LSScoreEvaluator(LSScore):
     """
 
     def __init__(self, *args: object, conditional: bool = False, skip_small_test: bool = False, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        try:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        except ValueError as err:  # a setting out of range: a message, not a traceback
+            raise ConfigError(f"evaluation settings: {err}") from err
         self.conditional, self.skip_small_test = conditional, skip_small_test
 
     def __call__(self, G: nn.Module, data: TrainingData) -> dict[str, float]:

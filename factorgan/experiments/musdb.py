@@ -29,6 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from factorgan.data.interface import TEST, DatasetError
+from factorgan.errors import ConfigError
 from factorgan.metrics import separation
 from factorgan.samples.generate import eval_mode, uniform_noise
 
@@ -73,9 +74,9 @@ class SeparationEvaluator:
         batch_size: int = 16, seed: int = 0, progress: bool = True, run_dir: str | None = None,
     ) -> None:
         if aggregation not in AGGREGATIONS:
-            raise ValueError(f"evaluation.aggregation={aggregation!r}: choose one of {AGGREGATIONS}")
+            raise ConfigError(f"evaluation.aggregation={aggregation!r}: choose one of {AGGREGATIONS}")
         if songs is not None and songs < 1:
-            raise ValueError(f"evaluation.songs={songs} must be ≥ 1 (or null: every test song)")
+            raise ConfigError(f"evaluation.songs={songs} must be ≥ 1 (or null: every test song)")
         self.songs, self.aggregation, self.griffin_lim = songs, aggregation, int(griffin_lim)
         self.overlap_add, self.baselines = bool(overlap_add), bool(baselines)
         self.workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)

@@ -30,6 +30,7 @@ from factorgan.experiments.paired_mnist import PairedMNISTEvaluator
 from factorgan.metrics.dependency import dependency_metric, joint_dependency_metric
 from factorgan.metrics.fid import fid
 from factorgan.metrics.mnist_classifier import accuracy
+from factorgan.runs.metrics import EvaluationResult
 from factorgan.samples.generate import draw_samples
 
 DIGIT = 28
@@ -70,11 +71,13 @@ class StackedMNISTEvaluator(PairedMNISTEvaluator):
     """Callable ``(generator, data) -> {metric: value}`` for StackedMNIST runs (any K ≥ 2).
 
     Takes PairedMNISTEvaluator's options (num_samples, seed, cache_dir, classifier_epochs,
-    classifier_batch_size, classifier_lr, classifier_seed, progress) and its classifier.
+    classifier_batch_size, classifier_lr, classifier_seed, classifier_version, protocol,
+    progress) and its classifier; the official protocol's PNG round trip takes each whole
+    stack, as it would have been saved.
     """
 
     @torch.no_grad()
-    def __call__(self, G: nn.Module, data: TrainingData) -> dict[str, float]:
+    def __call__(self, G: nn.Module, data: TrainingData) -> EvaluationResult:
         k = check_stacked_mnist(data)
         model = self.classifier(data)  # trained on the training stacks' top digits
         device = next(model.parameters()).device
@@ -87,14 +90,15 @@ class StackedMNISTEvaluator(PairedMNISTEvaluator):
 
         n = self.num_samples or len(test)
         m = min(n, len(test))  # real test stacks used: at most the whole split
-        fake_digits = stacked_digits(draw_samples(G, data, n, self.seed).to(device))
+        fake = draw_samples(G, data, n, self.seed).to(device)
+        fake_digits, scored_digits = stacked_digits(fake), stacked_digits(self.fid_samples(fake))
         metrics = {
-            f"fid_{i + 1}": fid(model.extract(fake), model.extract(real[:m]))
-            for i, (fake, real) in enumerate(zip(fake_digits, test_digits))
+            f"fid_{i + 1}": fid(model.extract(scored), model.extract(real[:m]))
+            for i, (scored, real) in enumerate(zip(scored_digits, test_digits))
         }
         metrics["fid"] = sum(metrics.values()) / k
         fake_labels = torch.stack([model.predict(fake) for fake in fake_digits], dim=1)  # (n, K)
         metrics["dependency"] = dependency_metric(test_labels[:m], fake_labels)
         metrics["dependency_joint"] = joint_dependency_metric(test_labels[:m], fake_labels)
         metrics["classifier_accuracy"] = acc
-        return metrics
+        return self.result(metrics, acc)

@@ -11,6 +11,24 @@ import numpy as np
 from scipy import linalg
 from torch import Tensor
 
+from factorgan.errors import ConfigError
+
+
+def min_samples(dim: int) -> int:
+    """The fewest samples whose covariance of ``dim``-dimensional features can be full
+    rank: ``dim + 1`` (fewer give a singular covariance and a meaningless FID)."""
+    return dim + 1
+
+
+def check_samples(n: int, dim: int) -> None:
+    """Refuse ``n`` samples of ``dim``-dimensional features as too few for the FID."""
+    if n < min_samples(dim):
+        raise ConfigError(
+            f"FID needs more samples than feature dimensions: got {n} samples of {dim}-d features "
+            f"(a singular covariance), need at least {min_samples(dim)}; raise evaluation.num_samples "
+            f"(and use a test split of at least {min_samples(dim)} samples)"
+        )
+
 
 def statistics(features: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(D,)`` and covariance ``(D, D)`` (unbiased, as ``np.cov``) of ``(N, D)`` features."""
@@ -41,5 +59,9 @@ def frechet_distance(
 
 
 def fid(features1: np.ndarray | Tensor, features2: np.ndarray | Tensor) -> float:
-    """FID between two feature sets ``(N1, D)`` and ``(N2, D)``."""
-    return frechet_distance(*statistics(features1), *statistics(features2))
+    """FID between two feature sets ``(N1, D)`` and ``(N2, D)``; each needs N > D
+    (:func:`check_samples`)."""
+    stats = [statistics(f) for f in (features1, features2)]
+    for f in (features1, features2):
+        check_samples(*f.shape)
+    return frechet_distance(*stats[0], *stats[1])

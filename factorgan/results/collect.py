@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
-import yaml
 
 from factorgan.runs import checkpoint
-from factorgan.runs.compat import upgrade_config
 
 from factorgan.runs import directory as runs
 from factorgan.runs import metrics as run_metrics
@@ -29,15 +27,30 @@ def find_runs(root: Path) -> list[Path]:
     root = Path(root)
     found = [p.parent for p in root.rglob(CONFIG)
              if not any(part.startswith(".") for part in p.relative_to(root).parts)]
-    return sorted(found)
+    return sorted(d for d in found if _trained(d))
+
+
+def _trained(run_dir: Path) -> bool:
+    """A run with a checkpoint or metrics; a start that never reached its first
+    checkpoint has no results: left out of the table, and said so on stderr."""
+    if runs.has_checkpoint(run_dir) or run_metrics.read_metrics(run_dir).get("metrics"):
+        return True
+    print(f"note: left out {run_dir}: no checkpoint (a start that failed or is still starting)",
+          file=sys.stderr)
+    return False
 
 
 def checkpoint_step(run_dir: Path) -> int | None:
-    """The step of ``checkpoints/last.pt`` (memory-mapped: tensors are not read)."""
+    """The step of ``checkpoints/last.pt`` (memory-mapped: tensors are not read); None,
+    said on stderr, when it cannot be read."""
     path = checkpoint.find(run_dir)
     if path is None:
         return None
-    return int(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["step"])
+    try:
+        return int(checkpoint.load(path, mmap=True)["step"])
+    except runs.RunError as err:
+        print(f"warning: {err}", file=sys.stderr)
+        return None
 
 
 def _none_if_null(value: Any) -> Any:
@@ -60,7 +73,7 @@ def run_row(run_dir: Path, root: Path, scalars: Sequence[str] = ()) -> dict[str,
     """One run: its identifying settings, the step its metrics were taken at (or its
     checkpoint's step if not evaluated yet), every metric of ``metrics.json``, and the
     last value of the TensorBoard ``scalars`` asked for."""
-    config = upgrade_config(yaml.safe_load((run_dir / CONFIG).read_text()) or {})
+    config = runs.read_config(run_dir)  # a damaged config.yaml: the checkpoint's copy
     written = run_metrics.read_metrics(run_dir)
     metrics = written.get("metrics", {})
     steps = written.get("step") if metrics else checkpoint_step(run_dir)

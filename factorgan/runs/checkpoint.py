@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +19,136 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
+def save_atomic(obj: Any, path: str | Path, hint: str = "") -> None:
     """``torch.save`` to a temporary file in the same directory, fsync, then rename.
 
-    A crash mid-write leaves the previous file intact: the rename is atomic.
+    A crash mid-write leaves the previous file intact: the rename is atomic. A write that
+    fails (disk full, quota, file size limit) removes the temporary file and raises
+    :class:`~factorgan.runs.directory.RunError` saying which file and why (then ``hint``:
+    how to go on).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY, dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); a checkpoint gets the usual permissions,
+        # so others on a shared machine can read it as they read the rest of the run.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as raised:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        reason = write_failure(raised)
+        if reason is None:
+            raise
+        raise unwritable(path, reason, hint) from raised
+
+
+TEMPORARY = ".tmp"  # suffix of a checkpoint being written
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+def remove_temporaries(run_dir: str | Path) -> list[Path]:
+    """Remove the partial files of checkpoint writes a killed process left behind
+    (``checkpoints/.last.pt.<random>.tmp``); call it only while holding the run's lock,
+    when no write of this run can be under way. Returns what was removed."""
+    stale = sorted(checkpoint_dir(run_dir).glob(f".*{TEMPORARY}"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def write_failure(err: BaseException) -> str | None:
+    """Why a write failed, when ``err`` is (or wraps) an OS error: torch's zip writer
+    reports a failed write as ``unexpected pos`` and keeps the OSError as its context."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return os.strerror(seen.errno) if seen.errno else str(seen)
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(err, RuntimeError) and ("unexpected pos" in str(err) or "file write failed" in str(err)):
+        return "the write was cut short (disk full or over quota?)"
+    return None
+
+
+def unwritable(path: Path, reason: str, hint: str = "") -> Exception:
+    from factorgan.runs.directory import RunError  # directory imports this module
+
+    try:
+        free = f"; {shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free on its disk"
+    except OSError:
+        free = ""
+    if path.exists():
+        kept = f"The previous {path.name} is intact (only a complete file replaces it) and the partial file was removed."
+    else:
+        kept = "No earlier file of this name existed; the partial file was removed."
+    return RunError(
+        f"could not write {path}: {reason}{free}. {kept} Free some space (or raise the quota / "
+        f"file size limit){', then ' + hint if hint else ''}."
+    )
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """A checkpoint's contents; a damaged or incomplete file raises
+    :class:`~factorgan.runs.directory.RunError` naming it and the snapshots to use instead."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False, mmap=mmap)
+    except FileNotFoundError:
         raise
+    except Exception as err:
+        if mmap:  # e.g. a legacy (non-zip) file cannot be memory-mapped: read it whole
+            return load(path, map_location)
+        if not damaged(path):  # e.g. map_location names a missing device: not the file's fault
+            raise
+        raise unreadable(path, err) from None
+    return state
 
 
-def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    return torch.load(path, map_location=map_location, weights_only=False)
+def damaged(path: Path) -> bool:
+    """Whether ``path`` is not a complete checkpoint: not a whole zip archive (torch's
+    format), or one whose contents fail their checksums (a cut-off or corrupted write)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is not None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return True
+
+
+def snapshots(run_dir: str | Path) -> list[Path]:
+    """The run's step snapshots ``checkpoints/step_*.pt``, oldest first."""
+    return sorted(checkpoint_dir(run_dir).glob("step_*.pt"))
+
+
+def unreadable(path: Path, err: BaseException) -> Exception:
+    from factorgan.runs.directory import RunError  # directory imports this module
+
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    others = [p for p in snapshots(path.parent.parent) if p != path]
+    if path.parent.name != checkpoint_dir("").name:  # not a run's checkpoint (e.g. a cache file)
+        advice = "Remove it (a cache file is made again) or replace it with a good copy."
+    elif others:
+        newest = others[-1]
+        advice = (
+            f"Snapshots of this run: {', '.join(p.name for p in others)}. To continue from one, copy "
+            f"it over the damaged file (cp {newest} {path.parent / LAST}) and add resume=true; or "
+            f"start a new run from it: init_from={newest} name=<tag>."
+        )
+    else:
+        advice = (
+            "The run kept no other snapshots (trainer.snapshot_every=0), so it cannot be continued: "
+            "start it again (move the run directory away, or use name=<tag>)."
+        )
+    return RunError(f"cannot read checkpoint {path}: the file is damaged or incomplete ({reason}). {advice}")
 
 
 def find(run_dir: str | Path, name: str = LAST) -> Path | None:
@@ -66,3 +176,15 @@ def restore_rng_state(state: dict[str, Any], train_rng: torch.Generator) -> None
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def training_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every network weight and optimiser moment of a checkpoint, by name: what must be
+    bit-identical between a resumed and an uninterrupted run."""
+    state = load(path)
+    out = {f"{net}.{k}": v for net in ("generator", "discriminator") for k, v in state[net].items()}
+    for opt in ("opt_g", "opt_d"):
+        for i, s in state[opt]["state"].items():
+            out.update({f"{opt}.{i}.{k}": v for k, v in s.items() if torch.is_tensor(v)})
+    return out
+

@@ -74,16 +74,19 @@ class _Tee(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def tee(run_dir: Path) -> Iterator[None]:
+def tee(run_dir: Path, quiet: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Copy ``sys.stdout`` and ``sys.stderr`` to ``<run_dir>/train.log`` (appended, one
-    header line per command) while the block runs, once ``config.yaml`` exists."""
+    header line per command) while the block runs, once ``config.yaml`` exists. An
+    exception leaving the block adds its traceback to the log, unless it is one of
+    ``quiet`` (failures whose message was printed already) or not an ``Exception`` (an
+    interruption, an exit)."""
     log = _Log(Path(run_dir) / LOG, lambda: (Path(run_dir) / "config.yaml").exists())
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Tee(out, log), _Tee(err, log)  # type: ignore[assignment]
     try:
         yield
-    except BaseException:
-        if log.file is not None:  # the reason a run stopped belongs in its log
+    except Exception as raised:
+        if log.file is not None and not isinstance(raised, quiet):  # why a run stopped belongs in its log
             log.file.write(traceback.format_exc())
         raise
     finally:

@@ -4,6 +4,7 @@ compute comes from a steps object (:mod:`factorgan.training.steps`), chosen by t
 from __future__ import annotations
 
 import contextlib
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from factorgan.method.discriminator import CombinedDiscriminator
 from factorgan.method.losses import Objective
 from factorgan.runs import checkpoint
 from factorgan.runs import metrics as run_metrics
+from factorgan.runs.evaluation import DuringTraining
+from factorgan.runs import signals
 from factorgan.runs.scalars import NonFiniteLossError, ScalarLog, check_finite
 from factorgan.samples.grids import SampleWriter
 from factorgan.training.cuda_graphs import make_step_runner
@@ -136,14 +139,26 @@ class Trainer:
         self.generator_step()
 
     # ---- loop -----------------------------------------------------------------------
+    # Set by load_state_dict(resumed=True): TensorBoard drops events an interrupted run
+    # wrote after its checkpoint's step, so each step is shown once (SummaryWriter
+    # purge_step writes a SessionLog.START at that step; readers drop earlier events at
+    # steps >= it).
+    _purge_step: int | None = None
+
     @property
     def writer(self) -> SummaryWriter:
         if self._writer is None:
-            self._writer = SummaryWriter(str(self.run_dir / "tb"))
+            self._writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self._purge_step)
         return self._writer
 
     def fit(self) -> None:
-        """Train from ``self.step`` to ``schedule.max_steps``."""
+        """Train from ``self.step`` to ``schedule.max_steps``.
+
+        A stop signal (Ctrl-C, SIGTERM, a cluster's pre-timeout signal; handlers from
+        :func:`factorgan.runs.signals.install`) ends the loop after the current step: its
+        pending scalars are logged, ``last.pt`` is written, and
+        :class:`factorgan.runs.signals.Interrupted` is raised.
+        """
         s = self.schedule
         for net in (self.G, self.D, *self.extra.values()):
             net.train()
@@ -153,11 +168,23 @@ class Trainer:
         )
         run_step = make_step_runner(self.train_step, self.rng, [self.opt_d, self.opt_g], s.cuda_graph)
         try:
-            while self.step < s.max_steps:
-                run_step()
-                self.step += 1
-                bar.update(1)
-                self.after_step(bar)
+            with signals.deferred() as stop:
+                while self.step < s.max_steps and not stop.requested:
+                    run_step()
+                    self.step += 1
+                    bar.update(1)
+                    self.after_step(bar)
+                if stop.requested:
+                    # after_step saved this step already at a checkpoint step or the last one
+                    if self.step % s.ckpt_every and self.step != s.max_steps:
+                        # the scalars since the last log, at this step (as at a checkpoint step:
+                        # a resume keeps the events up to its checkpoint's step)
+                        means = self.scalars.flush()
+                        check_finite(means, self.step)
+                        for tag, value in means.items():
+                            self.writer.add_scalar(tag, value, self.step)
+                        self.save()
+                    raise stop.stop(self.step, checkpoint.checkpoint_dir(self.run_dir) / checkpoint.LAST)
         finally:
             bar.close()
             if self._writer is not None:
@@ -177,13 +204,28 @@ class Trainer:
             self.samples.write(self.writer, step)
         if step % s.ckpt_every == 0 or last:
             self.save()
+        if self.during_evaluation is not None and self.during_evaluation.due(step, s.max_steps):
+            self.evaluate_during_training()
 
     # ---- results --------------------------------------------------------------------
-    def record_metrics(self, metrics: dict[str, float], checkpoint_name: str = checkpoint.LAST) -> None:
-        """Evaluation results to ``metrics.json``, TensorBoard scalars ``eval/<name>`` at
-        the current step, and TensorBoard's HParams view (run settings -> metrics)."""
+    # Evaluations during training (evaluation.every; set by factorgan.train): None is off.
+    during_evaluation: DuringTraining | None = None
 
-        run_metrics.write_metrics(self.run_dir, metrics, self.step, checkpoint_name)
+    def record_metrics(
+        self, metrics: dict[str, float], checkpoint_name: str = checkpoint.LAST,
+        settings: dict[str, Any] | None = None, own: bool = True,
+    ) -> bool:
+        """Evaluation results to ``metrics.json`` (under the checkpoint and ``settings``).
+
+        The run's own result (``own``: the final checkpoint with the run's settings) also
+        goes to TensorBoard, once per step: scalars ``eval/<name>`` and the HParams view
+        (run settings -> metrics), so both show the final model. Other evaluations (other
+        checkpoints or settings) stay in ``metrics.json`` only. Returns whether
+        TensorBoard was written.
+        """
+        fresh = run_metrics.write_metrics(self.run_dir, metrics, self.step, checkpoint_name, settings, own)
+        if not fresh:
+            return False
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
         self.writer.add_hparams(
@@ -191,6 +233,35 @@ class Trainer:
             run_name="hparams", global_step=self.step,
         )
         self.writer.flush()
+        return True
+
+    def evaluate_during_training(self) -> dict[str, float]:
+        """Evaluate the current generator (``evaluation.every``): ``eval/<name>`` at this
+        step (curves) and ``during_training`` in ``metrics.json``, never the run's result.
+
+        Training goes on exactly as without it: the evaluator draws its own seeded noise,
+        the global random streams are restored afterwards (``fork_rng``), the training
+        stream ``self.rng`` is never handed out, and every network gets its mode back.
+        """
+        during = self.during_evaluation
+        assert during is not None
+        nets = (self.G, self.D, *self.extra.values())
+        modes = [net.training for net in nets]
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        # The first evaluation shows the evaluator's messages (e.g. a classifier being
+        # trained); later ones print one line, not to break up the progress bar.
+        quiet = contextlib.redirect_stdout(io.StringIO()) if during.calls else contextlib.nullcontext()
+        with torch.random.fork_rng(devices=cuda), quiet:
+            metrics = during.evaluator(self.G, self.data)
+        for net, mode in zip(nets, modes):
+            net.train(mode)
+        during.calls += 1
+        run_metrics.write_during_training(self.run_dir, metrics, self.step, during.settings)
+        for name, value in metrics.items():
+            self.writer.add_scalar(f"eval/{name}", value, self.step)
+        self.writer.flush()
+        tqdm.write(f"evaluation at step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        return metrics
 
     # ---- checkpoints ----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -218,12 +289,15 @@ class Trainer:
         state = self.state_dict()
         ckpt_dir = checkpoint.checkpoint_dir(self.run_dir)
         path = ckpt_dir / checkpoint.LAST
-        checkpoint.save_atomic(state, path)
+        hint = "continue from it: the same command with resume=true (a sweep: run it again)"
+        checkpoint.save_atomic(state, path, hint)
         if self.schedule.snapshot_every and self.step % self.schedule.snapshot_every == 0:
-            checkpoint.save_atomic(state, ckpt_dir / f"step_{self.step:07d}.pt")
+            checkpoint.save_atomic(state, ckpt_dir / f"step_{self.step:07d}.pt", hint)
         return path
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], resumed: bool = False) -> None:
+        """Restore a checkpoint. ``resumed``: training goes on from it, so TensorBoard
+        events after its step (written by the interrupted run) are superseded."""
         for key, net in self.extra.items():
             net.load_state_dict(state[key])
         self.G.load_state_dict(state["generator"])
@@ -231,6 +305,8 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.step = int(state["step"])
+        if resumed and self._writer is None:
+            self._purge_step = self.step + 1  # events at the checkpoint's step belong to it
         if state.get("rng_device") == self.device.type:
             checkpoint.restore_rng_state(state["rng"], self.rng)
         else:

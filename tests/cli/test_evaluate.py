@@ -13,6 +13,7 @@ from factorgan.cli import evaluate
 from factorgan.cli.common import CliError, main_guard
 from factorgan.experiments.paired_mnist import METRICS
 from factorgan.cli.train import train
+from factorgan.runs.evaluation import settings_key
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_EVAL = [o for o in TINY if not o.startswith("evaluation")] + [
@@ -40,13 +41,53 @@ def test_evaluate_reproduces_the_end_of_training_metrics(run):
     assert metrics == pytest.approx(at_training, rel=1e-6)  # same checkpoint, same seeded samples
 
 
+def eval_events(run_dir: Path, tag: str = "eval/fid", sub: str = "") -> list[tuple[int, float]]:
+    """(step, value) of every TensorBoard event of ``tag`` in the run's ``tb/<sub>``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tb" / sub), size_guidance={"scalars": 0})
+    events.Reload()
+    if tag not in events.Tags().get("scalars", []):
+        return []
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
 def test_a_snapshot_is_recorded_beside_the_final_metrics(run):
     final = read(run)["metrics"]
-    snap = evaluate.main([f"run={run}", "checkpoint=step_0000002", "evaluation.num_samples=50"])
+    hparams_before = eval_events(run, "hparam/fid", "hparams")
+    snap = evaluate.main([f"run={run}", "checkpoint=step_0000002", "evaluation.num_samples=60"])
     saved = read(run)
     assert saved["checkpoint"] == "last.pt" and saved["metrics"] == final  # never lost
-    assert saved["by_checkpoint"]["step_0000002.pt"] == {"step": 2, "metrics": pytest.approx(snap)}
+    (entry,) = saved["by_checkpoint"]["step_0000002.pt"].values()
+    assert entry["step"] == 2 and entry["metrics"] == pytest.approx(snap)
+    assert entry["settings"]["num_samples"] == 60 and "progress" not in entry["settings"]
     assert snap["fid"] != pytest.approx(final["fid"])
+    # HParams keep showing the final model: the snapshot wrote nothing there
+    assert eval_events(run, "hparam/fid", "hparams") == hparams_before
+    assert [v for _, v in hparams_before] == pytest.approx([final["fid"]])
+
+
+def test_other_settings_are_kept_beside_the_runs_own_result(run, capsys):
+    own = read(run)
+    before = eval_events(run)
+    assert before == [(4, pytest.approx(own["metrics"]["fid"]))]  # one eval/fid point, at the final step
+    other = evaluate.main([f"run={run}", "evaluation.num_samples=200"])
+    saved = read(run)
+    # the run's result, its settings and the results table's numbers are unchanged
+    assert {k: saved[k] for k in ("step", "checkpoint", "metrics", "settings", "settings_key")} == \
+        {k: own[k] for k in ("step", "checkpoint", "metrics", "settings", "settings_key")}
+    assert saved["settings"]["num_samples"] == 100
+    last = saved["by_checkpoint"]["last.pt"]
+    assert set(last) == {own["settings_key"], settings_key({**own["settings"], "num_samples": 200})}
+    assert last[own["settings_key"]]["metrics"] == own["metrics"]
+    beside = last[settings_key({**own["settings"], "num_samples": 200})]
+    assert beside["metrics"] == pytest.approx(other) and beside["settings"]["num_samples"] == 200
+    assert other["fid"] != pytest.approx(own["metrics"]["fid"])
+    assert eval_events(run) == before  # no second value at step 4 under eval/fid
+    assert "num_samples=200 (run: 100)" in capsys.readouterr().out
+    # the run's own settings again: the same numbers, still one point per step
+    again = evaluate.main([f"run={run}"])
+    assert again == pytest.approx(own["metrics"], rel=1e-6) and eval_events(run) == before
 
 
 def test_missing_run_and_checkpoint_say_what_exists(run, tmp_path):
@@ -74,6 +115,15 @@ def test_command_line(run):
                          "evaluation.num_samples=60"], capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0, ok.stderr
     assert "fid_top=" in ok.stdout and "step_0000004.pt" in read(run)["by_checkpoint"]
+    assert "not the run's result" in ok.stdout
+
+
+def test_too_few_samples_for_the_fid_are_refused_with_a_message(run):
+    for n in (0, 2, 50):
+        ok = subprocess.run([sys.executable, "-m", "factorgan.evaluate", f"run={run}", f"evaluation.num_samples={n}"],
+                            capture_output=True, text=True, cwd=REPO)
+        assert ok.returncode == 2 and "Traceback" not in ok.stderr, ok.stderr
+        assert f"num_samples={n} is too few" in ok.stderr and "50-d features), at least 51" in ok.stderr
 
 
 def test_errors_exit_2_without_traceback_and_help_prints_usage(tmp_path, capsys):
@@ -83,3 +133,18 @@ def test_errors_exit_2_without_traceback_and_help_prints_usage(tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_:
         main_guard(evaluate.main, ["--help"])
     assert exit_.value.code == 0 and "checkpoint=" in capsys.readouterr().out
+
+
+def test_a_truncated_checkpoint_is_named_with_the_snapshots_to_use(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    last = copy / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    with pytest.raises(SystemExit) as exit_:
+        main_guard(evaluate.main, [f"run={copy}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert f"cannot read checkpoint {last}: the file is damaged or incomplete" in err
+    assert "Snapshots of this run: step_0000002.pt, step_0000004.pt" in err and "cp " in err

@@ -82,3 +82,23 @@ def test_command_line(run, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main_guard(sample.main, [f"run={run}", "checkpoint=nope"])
     assert exit_.value.code == 2 and "available: last.pt" in capsys.readouterr().err
+
+
+def test_a_damaged_config_yaml_falls_back_to_the_checkpoints_config(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "config.yaml").write_text("model: {name: factorgan\n  generator: [")  # cut off mid-write
+    capsys.readouterr()
+    a = load(sample.main([f"run={copy}", "n=4", f"out={tmp_path / 'a.npz'}"]))
+    err = capsys.readouterr().err
+    assert f"{copy / 'config.yaml'} is damaged" in err and "config saved in" in err and "last.pt instead" in err
+    np.testing.assert_array_equal(a, load(sample.main([f"run={run}", "n=4", f"out={tmp_path / 'b.npz'}"])))
+    # with the checkpoint damaged too there is nothing to fall back on: a clear error
+    last = copy / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])
+    with pytest.raises(SystemExit) as exit_:
+        main_guard(sample.main, [f"run={copy}", f"out={tmp_path / 'c.npz'}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"cannot read checkpoint {last}" in err and "Traceback" not in err

@@ -42,6 +42,11 @@ def test_experiment_configs_are_the_paper_setup():
     assert cfg.discriminator._target_ == "factorgan.nets.conv.ConvDiscriminator"
     assert cfg.trainer.batch_size == 25 and cfg.trainer.disc_iter == 2 and cfg.spectral_norm
     assert cfg.optimizer.lr == 1e-4 and list(cfg.optimizer.betas) == [0.5, 0.999]
+    # the official code's bilinear upsampling (which produced the paper's numbers); Table 6's
+    # transposed convolution stays the U-Net's own default and an option here
+    assert cfg.generator.upsample == "bilinear" and cfg.dataset.order == "natural"
+    assert compose_config("experiment=cityscapes_seg", "generator.upsample=transpose").generator.upsample == "transpose"
+    assert compose_config("generator=unet").generator.upsample == "transpose"
     cyc = compose_config("experiment=cityscapes_seg", "model=cyclegan").model
     assert cyc.steps.cycle_weight == 10.0 and cyc.steps.identity_weight == 0.5
 

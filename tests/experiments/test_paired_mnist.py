@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
 
-from conftest import TINY, compose_config
+from conftest import TINY, TINY_EVALUATED, compose_config
 from factorgan.data.in_memory import DatasetError
-from factorgan.experiments.paired_mnist import METRICS, PairedMNISTEvaluator
+from factorgan.data.interface import TRAIN
+from factorgan.errors import ConfigError
+from factorgan.experiments.paired_mnist import METRICS, PairedMNISTEvaluator, png_round_trip
 from factorgan.cli.train import build_trainer, train
+from factorgan.metrics.mnist_classifier import ClassifierSettings, weights_sha256
+from factorgan.runs import metrics as run_metrics
 
 SMALL = ["generator.hidden=16", "discriminator.hidden=16"]
 WITH_EVALUATION = [o for o in TINY if not o.startswith("evaluation")]
@@ -104,3 +109,77 @@ def test_training_evaluates_at_the_end(run_dir):
     acc.Reload()
     assert {f"eval/{m}" for m in METRICS} <= set(acc.Tags()["scalars"])
     assert acc.Scalars("eval/fid")[0].value == pytest.approx(saved["metrics"]["fid"], rel=1e-5)
+
+
+# ---- protocols and the classifier's name ------------------------------------------
+def test_the_png_round_trip_of_a_known_tensor():
+    samples = torch.tensor([[0.2, 0.4, 0.6, 1.0], [-1.0, 0.0, 1.0, 3.0], [0.5, 0.5, 0.5, 0.5]]).view(3, 1, 2, 2)
+    out = png_round_trip(samples).view(3, 4)
+    # Per sample: (x - min) / (max - min + 1e-5), then floor(255 x + 0.5) / 255 (0.5 -> 127, not 128).
+    expected = torch.tensor([[0, 64, 127, 255], [0, 64, 127, 255], [0, 0, 0, 0]]).float() / 255
+    assert torch.equal(out, expected)
+    digits = torch.randint(0, 256, (4, 1, 56, 28)).float() / 255
+    digits[:, :, 0, 0], digits[:, :, 0, 1] = 0, 1  # full range: real digits come back exactly
+    assert torch.equal(png_round_trip(digits), digits)
+    assert torch.equal(png_round_trip(digits * 0.5 + 0.2), digits)  # a dim sample is stretched back
+
+
+def test_the_png_round_trip_is_what_saving_with_torchvision_gives(tmp_path):
+    from PIL import Image
+    from torchvision.utils import save_image
+
+    samples = torch.rand(6, 1, 56, 28) * 0.8 + torch.linspace(-0.3, 0.3, 6).view(6, 1, 1, 1)
+    read = []
+    for i, sample in enumerate(samples):  # as the official eval/Visualisation.py saves them
+        save_image(sample, tmp_path / f"gen_{i}.png", normalize=True)
+        read.append(torch.from_numpy(np.asarray(Image.open(tmp_path / f"gen_{i}.png"), dtype=np.float32).mean(axis=2) / 255))
+    official = torch.stack(read).unsqueeze(1)
+    ours = png_round_trip(samples)
+    # Today's torchvision divides by max(max - min, 1e-5), 0.5's by (max - min + 1e-5): a pixel
+    # within 0.003 of a rounding boundary may land one level apart.
+    levels = (ours - official).abs().mul(255).round()
+    assert levels.max() <= 1 and (levels == 0).float().mean() > 0.99
+
+
+def test_the_protocols_classifier_settings():
+    ours, official = PairedMNISTEvaluator(progress=False), PairedMNISTEvaluator(protocol="official", progress=False)
+    assert ours.settings == ClassifierSettings(epochs=20, batch_size=25, lr=1e-3, seed=0, version=1)
+    assert official.settings == ClassifierSettings(epochs=4, batch_size=25, lr=1e-4, seed=0, version=1)
+    assert PairedMNISTEvaluator(protocol="official", classifier_epochs=2, classifier_version=2).settings == \
+        ClassifierSettings(epochs=2, batch_size=25, lr=1e-4, seed=0, version=2)  # a setting given wins
+    cfg = compose_config(*TINY_EVALUATED)
+    assert (cfg.evaluation.protocol, cfg.evaluation.classifier_version) == ("ours", 2)  # new runs name both
+    with pytest.raises(ConfigError, match="evaluation.protocol='paper' is not a protocol; use one of ours, official"):
+        PairedMNISTEvaluator(protocol="paper")
+    with pytest.raises(ConfigError, match="classifier_version=3 does not exist"):
+        PairedMNISTEvaluator(classifier_version=3)
+
+
+def test_the_official_protocol_rescales_generated_digits_before_their_fid(trainers):
+    trainer = trainers[0.9]
+    same_classifier = {"classifier_epochs": 1, "classifier_lr": 1e-3, "progress": False}
+    ours = PairedMNISTEvaluator(**same_classifier)
+    official = PairedMNISTEvaluator(protocol="official", **same_classifier)
+    pairs = trainer.data.samples(TRAIN, torch.arange(trainer.data.num_samples(TRAIN)))  # in [0, 1]
+    real = Replay(pairs)
+    a, b = ours(real, trainer.data), official(real, trainer.data)
+    # Real pairs in 8-bit steps come back as they were, but for the few (27 of 4,000)
+    # whose brightest pixel is 254, not 255: those are stretched.
+    assert b["fid"] == pytest.approx(a["fid"], rel=1e-3) and b["fid"] != a["fid"]
+    dim = Replay(pairs * 0.5 + 0.2)  # the same pairs at half contrast
+    c, d = ours(dim, trainer.data), official(dim, trainer.data)
+    assert d["fid"] == pytest.approx(b["fid"], rel=1e-6) and a["fid"] < 0.5 * c["fid"]  # official: stretched back
+    assert d["dependency"] == c["dependency"]  # predicted from the generated digits as they are
+
+
+def test_every_result_names_its_classifier(trainers, tmp_path):
+    trainer = trainers[0.9]
+    result = PairedMNISTEvaluator(classifier_version=2, progress=False)(trainer.G, trainer.data)
+    info = result.provenance["classifier"]
+    assert info["source"] == "shipped" and info["version"] == 2 and info["epochs"] == 20
+    assert info["sha256"] == weights_sha256(PairedMNISTEvaluator(classifier_version=2).classifier(trainer.data))
+    assert info["test_accuracy"] == result["classifier_accuracy"] > 0.95
+    run_metrics.write_metrics(tmp_path, result, step=4, settings={"_target_": "x", "classifier_version": 2})
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["provenance"] == saved["by_checkpoint"]["last.pt"][saved["settings_key"]]["provenance"] == \
+        {"classifier": info}

@@ -59,3 +59,33 @@ def test_rank_deficient_covariances_stay_finite():
 def test_statistics_need_two_samples():
     with pytest.raises(ValueError, match="N ≥ 2"):
         statistics(np.zeros((1, 4)))
+
+
+def test_fewer_samples_than_feature_dimensions_are_refused_not_scored():
+    from factorgan.errors import ConfigError
+    from factorgan.metrics.fid import min_samples
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(500, 50))
+    with pytest.raises(ConfigError, match=r"more samples than feature dimensions: got 50 samples of 50-d .*at least 51"):
+        fid(rng.normal(size=(50, 50)), real)  # a singular covariance: before, a large number and a SciPy warning
+    with pytest.raises(ConfigError, match="got 2 samples"):
+        fid(real, rng.normal(size=(2, 50)))
+    assert min_samples(50) == 51
+    assert np.isfinite(fid(rng.normal(size=(51, 50)), real))  # the minimum is accepted
+
+
+def test_paired_mnist_refuses_too_few_samples_where_it_is_built():
+    from factorgan.errors import ConfigError
+    from factorgan.experiments.paired_mnist import FEATURE_DIM, PairedMNISTEvaluator
+    from factorgan.experiments.stacked_mnist import StackedMNISTEvaluator
+    from factorgan.metrics.mnist_classifier import MNISTClassifier
+
+    assert FEATURE_DIM == MNISTClassifier().fc1.out_features  # the FID's feature space
+    for cls in (PairedMNISTEvaluator, StackedMNISTEvaluator):
+        for n in (0, 2, 50):
+            with pytest.raises(ConfigError, match=rf"num_samples={n} is too few.*50-d features\), at least 51"):
+                cls(num_samples=n)
+        assert cls(num_samples=51).num_samples == 51
+    with pytest.raises(ConfigError, match="classifier_epochs"):
+        PairedMNISTEvaluator(classifier_epochs=0)

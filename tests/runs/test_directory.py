@@ -5,13 +5,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from conftest import TINY, compose_config
 from factorgan.runs import checkpoint
 from factorgan.runs import directory as runs
 from factorgan.runs import metrics as run_metrics
-from factorgan.runs.directory import RunError, on_existing_policy, plan_run
+from factorgan.runs.directory import RunError, check_resumable, on_existing_policy, plan_run
 
 
 def config(*overrides: str) -> dict[str, Any]:
@@ -75,3 +76,122 @@ def test_refuse_keeps_the_single_run_behaviour(tmp_path):
         plan_run(tmp_path, cfg, False, "refuse", needs_metrics=False)
     plan = plan_run(tmp_path, cfg, True, "refuse", needs_metrics=False)
     assert (plan.action, plan.checkpoint) == ("resume", last)
+
+
+def test_resume_with_nothing_to_resume_is_refused_in_a_single_run(tmp_path):
+    (tmp_path / "outputs" / "paired100_lam0.9_seed0").mkdir(parents=True)
+    save_run(tmp_path / "outputs" / "paired100_lam0.9_seed0", config(), step=4)
+    run_dir = tmp_path / "outputs" / "paired100_lam0.5_seed0"
+    with pytest.raises(RunError) as err:
+        plan_run(run_dir, config("lam=0.5"), True, "refuse", needs_metrics=False)
+    assert f"no run to resume in {run_dir}" in str(err.value)
+    assert "runs in" in str(err.value) and "paired100_lam0.9_seed0" in str(err.value)
+    # a sweep (on_existing=refuse or continue) keeps starting what is not there yet
+    assert plan_run(run_dir, config("lam=0.5"), True, "refuse", False, multirun=True).action == "start"
+    assert plan_run(run_dir, config("lam=0.5"), True, "continue", False, multirun=True).action == "start"
+
+
+def test_a_shorter_max_steps_than_the_runs_step_is_refused(tmp_path):
+    save_run(tmp_path, config("trainer.max_steps=8"), step=8)
+    with pytest.raises(RunError, match=r"trainer.max_steps=4: the run is already at step 8.*max_steps=8"):
+        plan_run(tmp_path, config("trainer.max_steps=4"), True, "refuse", needs_metrics=False)
+    # a sweep skips it when finished, and refuses rather than resumes it when not evaluated yet
+    assert plan_run(tmp_path, config("trainer.max_steps=4"), False, "continue", False).action == "skip"
+    with pytest.raises(RunError, match="already at step 8"):
+        plan_run(tmp_path, config("trainer.max_steps=4"), False, "continue", needs_metrics=True)
+    assert plan_run(tmp_path, config("trainer.max_steps=8"), True, "refuse", False).action == "resume"
+
+
+def test_a_resume_records_what_produced_the_run_and_keeps_the_calls_own_settings_apart(tmp_path):
+    saved = config("trainer.max_steps=8", "device=auto")
+    saved["evaluation"] = {"_target_": "some.Evaluator", "num_samples": 100}
+    current = config("trainer.max_steps=12", "resume=true", "threads=3", "evaluation=null")
+    recorded, changes = runs.resumed_config(saved, current)
+    assert recorded["trainer"]["max_steps"] == 12  # extends the run: it produced the checkpoint
+    assert recorded["evaluation"] == saved["evaluation"]  # evaluation=null: this call only
+    assert (recorded["device"], recorded["threads"], recorded["resume"]) == ("auto", "auto", False)
+    assert changes["changed"] == {"trainer.max_steps": {"old": 8, "new": 12}}
+    assert changes["this_call_only"]["device"] == {"old": "auto", "new": "cpu"}
+    assert changes["this_call_only"]["evaluation"]["new"] is None
+    assert "resume" not in changes["this_call_only"]
+    # every other key is this call's (equal to the saved run's: check_resumable ensures it)
+    assert {k: v for k, v in recorded.items() if k not in runs.RESUMABLE_CHANGES and k != "trainer"} == \
+        {k: v for k, v in current.items() if k not in runs.RESUMABLE_CHANGES and k != "trainer"}
+    # an evaluation given on resume writes the metrics: recorded
+    current["evaluation"] = {"_target_": "some.Evaluator", "num_samples": 500}
+    recorded, changes = runs.resumed_config(saved, current)
+    assert recorded["evaluation"]["num_samples"] == 500 and "evaluation" in changes["changed"]
+
+    import yaml
+    runs.record_resume(tmp_path, 8, changes)
+    runs.record_resume(tmp_path, 12, {"changed": {}, "this_call_only": {}})
+    history = yaml.safe_load((tmp_path / runs.RESUMES).read_text())
+    assert [h["from_step"] for h in history] == [8, 12]
+    assert history[0]["changed"]["trainer.max_steps"] == {"old": 8, "new": 12} and "time" in history[0]
+
+
+def test_a_failed_start_removes_only_what_it_wrote(tmp_path):
+    run_dir = tmp_path / "outputs" / "exp" / "gan" / "paired1_seed0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "train.log").write_text("")  # Hydra's, before the start
+    before = runs.entries(run_dir)
+    (run_dir / "config.yaml").write_text("seed: 0\n")
+    (run_dir / "tb").mkdir()
+    (run_dir / "tb" / "events").write_text("x")
+    (run_dir / ".lock").write_text("pid 1")
+    assert runs.discard_failed_start(run_dir, before, "exp/gan/paired1_seed0")
+    assert not run_dir.exists() and not (tmp_path / "outputs" / "exp").exists()
+    assert (tmp_path / "outputs").is_dir()  # the root above the run path stays
+
+    # the user's own files (and a non-empty log) are kept; what the start wrote goes
+    run_dir.mkdir(parents=True)
+    (run_dir / "notes.txt").write_text("mine")
+    before = runs.entries(run_dir)
+    (run_dir / "config.yaml").write_text("seed: 0\n")
+    assert not runs.discard_failed_start(run_dir, before)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["notes.txt"]
+
+    # a run with a checkpoint is never touched
+    save_run(run_dir, config(), step=2)
+    assert not runs.discard_failed_start(run_dir, set())
+    assert (run_dir / "checkpoints" / "last.pt").exists() and (run_dir / "metrics.json").exists()
+
+
+def test_a_damaged_config_yaml_falls_back_to_the_checkpoints_copy(tmp_path, capsys):
+    cfg = config("seed=3")
+    save_run(tmp_path, cfg, step=2)
+    (tmp_path / "config.yaml").write_text("seed: [unclosed\n  model: {")
+    assert runs.read_config(tmp_path)["seed"] == 3
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'config.yaml'} is damaged" in err and "checkpoints/last.pt instead" in err
+    (tmp_path / "config.yaml").write_text("just a string")
+    assert runs.read_config(tmp_path)["seed"] == 3
+    (tmp_path / "checkpoints" / "last.pt").unlink()
+    with pytest.raises(RunError, match="damaged.*no checkpoint holding its config"):
+        runs.read_config(tmp_path)
+    runs.write_config(tmp_path, cfg)  # a resume rewrites it, saying so
+    assert "was damaged" in capsys.readouterr().err
+    assert runs.read_config(tmp_path)["seed"] == 3
+
+
+def test_a_resume_keeps_the_runs_values_of_defaults_that_changed(tmp_path):
+    """Keys the command line did not set take the saved run's value; keys it set are
+    compared (and refused when they differ); experiment= does not count as setting them."""
+    from factorgan.runs.directory import given_on_command_line, keep_run_values
+
+    saved = {"generator": {"upsample": "transpose", "width": 32}, "trainer": {"max_steps": 10}, "seed": 0}
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"step": 10, "config": saved}, tmp_path / "checkpoints" / "last.pt")
+    today = {"generator": {"upsample": "bilinear", "width": 32}, "trainer": {"max_steps": 20}, "seed": 0}
+    config, kept = keep_run_values(tmp_path, today, ["experiment=cityscapes_seg", "trainer.max_steps=20"])
+    assert config["generator"]["upsample"] == "transpose" and config["trainer"]["max_steps"] == 20
+    assert kept == ["generator.upsample='transpose' (today's default: 'bilinear')"]
+    assert today["generator"]["upsample"] == "bilinear"  # not changed in place
+    config, kept = keep_run_values(tmp_path, today, ["generator.upsample=bilinear"])
+    assert config["generator"]["upsample"] == "bilinear" and kept == []
+    assert given_on_command_line("generator.upsample", ["generator=unet"])
+    assert given_on_command_line("generator.upsample", ["+generator.upsample=x"])
+    assert not given_on_command_line("generator.upsample", ["experiment=cityscapes_seg", "gen=1"])
+    # the refusal for an explicit change says how to keep the run's values
+    with pytest.raises(RunError, match="add generator.upsample=transpose"):
+        check_resumable(tmp_path, saved, today)
