@@ -175,18 +175,21 @@ def cache_key(images: np.ndarray, labels: np.ndarray, settings: ClassifierSettin
 
 
 @contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """One CPU thread and deterministic algorithms for the duration (both restored after):
-    every float sum then runs in one order, whatever the machine's thread count."""
+def single_thread(deterministic: bool = False) -> Iterator[None]:
+    """One CPU thread for the duration (restored after): every float sum then runs in one
+    order, whatever the machine's thread count. ``deterministic``: also PyTorch's
+    deterministic algorithms (for CPU work only: on CUDA they refuse cuBLAS without
+    ``CUBLAS_WORKSPACE_CONFIG``, and a version-1 classifier may sit on the GPU)."""
     threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
         torch.set_num_threads(threads)
 
 
@@ -199,7 +202,7 @@ def train_classifier(
         return _train_v1(images, labels, settings, progress)
     images, labels = images.detach().cpu().float(), labels.detach().cpu()
     # Gradients on even when called under no_grad (e.g. from an evaluator).
-    with single_thread(), torch.enable_grad():
+    with single_thread(deterministic=True), torch.enable_grad():
         rng = torch.Generator().manual_seed(settings.seed)  # init, batches and dropout
         with torch.random.fork_rng(devices=[]):  # construction's own init must not move the caller's RNG
             model = MNISTClassifier()
