@@ -26,10 +26,16 @@ class _Log:
         self.path, self.ready = path, ready
         self.pending = io.StringIO()
         self.file: TextIO | None = None
+        self.in_bar = False  # the last chunk was a progress-bar redraw
 
     def write(self, text: str) -> None:
         if "\r" in text:  # a progress bar redrawing itself
+            self.in_bar = True
             return
+        if self.in_bar and text == "\n":  # the bar's closing line break
+            self.in_bar = False
+            return
+        self.in_bar = False
         if self.file is None:
             self.pending.write(text)
             if not self.ready():

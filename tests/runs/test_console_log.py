@@ -22,6 +22,7 @@ def test_output_before_and_after_the_start_is_kept_in_order(tmp_path: Path, caps
         (tmp_path / "config.yaml").write_text("seed: 0\n")
         print("Run directory: x")
         sys.stderr.write("\rtrain:  50%|#####     |")  # a progress bar redraw: console only
+        sys.stderr.write("\n")  # and its closing line break
         print("warning: slow", file=sys.stderr)
     lines = (tmp_path / LOG).read_text().splitlines()
     assert lines[0].startswith("==== ")
