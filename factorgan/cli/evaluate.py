@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 
 from factorgan.runs import checkpoint
 from factorgan.runs import metrics as run_metrics
+from factorgan.cli.checks import check_targets
 from factorgan.runs.evaluation import EvaluationPlan, build_evaluator, split_evaluation
 from factorgan.cli.common import CliError, load_run, main_guard, parse_args
 
@@ -70,6 +71,7 @@ def main(argv: list[str]) -> dict[str, float]:
     run_plan = split_evaluation(cfg.evaluation)  # the run's own settings
     overrides = [f"{k}={v}" for k, v in args.items() if k.startswith("evaluation.")]
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+    check_targets({"evaluation": OmegaConf.to_container(cfg.evaluation, resolve=True)})  # typos list the settings
     plan = split_evaluation(cfg.evaluation)  # this call's settings
     evaluator = build_evaluator(plan.settings, trainer.run_dir)
     metrics = evaluator(trainer.G, trainer.data)

@@ -126,6 +126,15 @@ def test_too_few_samples_for_the_fid_are_refused_with_a_message(run):
         assert f"num_samples={n} is too few" in ok.stderr and "50-d features), at least 51" in ok.stderr
 
 
+def test_a_setting_the_evaluator_does_not_take_lists_the_ones_it_does(run):
+    from factorgan.cli import evaluate
+    from factorgan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="evaluation.num_sample is not a setting of PairedMNISTEvaluator") as err:
+        evaluate.main([f"run={run}", "evaluation.num_sample=100"])
+    assert "evaluation.num_samples" in str(err.value)
+
+
 def test_errors_exit_2_without_traceback_and_help_prints_usage(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main_guard(evaluate.main, [f"run={tmp_path / 'missing'}"])
