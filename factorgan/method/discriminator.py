@@ -15,7 +15,7 @@ every term.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -58,7 +58,8 @@ class CombinedDiscriminator(nn.Module):
         terms: the sub-discriminators (:mod:`factorgan.method.terms`), in the order their
             logits are summed.
         nets: term name -> network mapping its input batch ``(N, *in_shape)`` to logits
-            ``(N,)``; networks are registered in the terms' order.
+            ``(N,)``; networks are registered in the terms' order. Terms may share one
+            network object (weight sharing): it is normalised once and never stacked.
         factorisation: how a joint sample splits into parts (the terms' views and shuffles).
         sample_shape: shape of one joint sample (no batch dim).
         spectral_norm: spectral-normalise every ``nn.Linear`` / ``nn.Conv2d`` of ``nets``.
@@ -86,9 +87,12 @@ class CombinedDiscriminator(nn.Module):
         self.stacks: dict[str, tuple[str, ...]] = {}  # stacked network's key -> its terms
         self._needs_paired = any(b.source == PAIRED for t in terms for b in (t.real, t.fake))
         self._marginal_parts = tuple(sorted({t.parts[0] for t in terms if t.real.source == PART}))  # type: ignore[index]
+        normalised: dict[int, nn.Module] = {}  # a network shared by several terms: normalised once
         for term in terms:
             net = nets[term.name]
-            self.nets[term.name] = apply_spectral_norm(net) if spectral_norm else net
+            if id(net) not in normalised:
+                normalised[id(net)] = apply_spectral_norm(net) if spectral_norm else net
+            self.nets[term.name] = normalised[id(net)]
         if stack_same_shape:
             self._stack_same_shape({t.name: self.in_shape(t) for t in terms})
 
@@ -122,7 +126,10 @@ class CombinedDiscriminator(nn.Module):
         """Replace the networks of each stackable architecture and input shape by one
         stacked network, keyed ``"a+b"``."""
         groups: dict[tuple, list[str]] = defaultdict(list)
+        uses = Counter(id(net) for net in self.nets.values())
         for name, net in self.nets.items():
+            if uses[id(net)] > 1:
+                continue  # shared by several terms (weight sharing): stacking would copy it apart
             if callable(getattr(type(net), "stack", None)):
                 groups[(type(net), in_shapes[name])].append(name)
         for names in groups.values():

@@ -57,39 +57,49 @@ def standard(v: Tensor) -> Tensor:
 
 
 def reverse_kl(v: Tensor) -> Tensor:
-    """Reverse KL (the official FactorGAN code's ``kl``): -V."""
+    """Reverse KL divergence KL(q‖p) (the official FactorGAN code's ``KL``): -V."""
     return -v
 
 
 def forward_kl(v: Tensor) -> Tensor:
-    """KL divergence: V · e^V."""
+    """Forward KL divergence KL(p‖q): V · e^V."""
     return v * torch.exp(v)
 
 
 def alpha_divergence(v: Tensor, alpha: float = 0.5) -> Tensor:
     """α-divergence: (e^(αV) - 1 - α(e^V - 1)) / (α(α - 1)); α ∉ {0, 1}.
 
-    α → 0 is reverse KL, α = 0.5 squared Hellinger, α → 1 KL.
+    α → 0 is reverse KL, α = 0.5 squared Hellinger, α → 1 forward KL.
     """
     if alpha in (0.0, 1.0):
-        raise ValueError("alpha must not be 0 or 1: use loss=kl (α→0) or loss=forward_kl (α→1)")
+        raise ValueError(
+            "alpha must not be 0 or 1: use loss=reverse_kl (α→0) or loss=forward_kl (α→1)"
+        )
     return (torch.expm1(alpha * v) - alpha * torch.expm1(v)) / (alpha * (alpha - 1.0))
 
 
 GENERATOR_OBJECTIVES: dict[str, Callable[..., Tensor]] = {
     "standard": standard,
-    "kl": reverse_kl,
+    "reverse_kl": reverse_kl,
     "forward_kl": forward_kl,
     "alpha": alpha_divergence,
 }
+
+# Other names for the same objectives. ``kl`` is the official code's name for reverse KL;
+# earlier runs' config.yaml hold ``name: kl`` and must keep building.
+OBJECTIVE_ALIASES: dict[str, str] = {"kl": "reverse_kl"}
+
+
+def canonical_objective_name(name: str) -> str:
+    """The table's name for ``name``: an alias (``kl``) maps to ``reverse_kl``."""
+    return OBJECTIVE_ALIASES.get(name, name)
 
 
 def generator_objective(name: str, **params: float) -> Objective:
     """Look up a generator objective by name, binding its parameters (e.g. ``alpha``)."""
     try:
-        fn = GENERATOR_OBJECTIVES[name]
+        fn = GENERATOR_OBJECTIVES[canonical_objective_name(name)]
     except KeyError:
-        raise ValueError(
-            f"unknown generator objective {name!r}; choose one of {sorted(GENERATOR_OBJECTIVES)}"
-        ) from None
+        choices = sorted([*GENERATOR_OBJECTIVES, *OBJECTIVE_ALIASES])
+        raise ValueError(f"unknown generator objective {name!r}; choose one of {choices}") from None
     return functools.partial(fn, **params) if params else fn

@@ -6,7 +6,7 @@ terms' order, and returns a :class:`CombinedDiscriminator`.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 from torch import nn
 
@@ -47,14 +47,24 @@ def build(
     spectral_norm: bool = True,
     width_mult: int = 1,
     stack_same_shape: bool = False,
+    share: Mapping[str, Hashable] | None = None,
 ) -> CombinedDiscriminator:
-    """A network from ``make_net`` for every term (at its input shape), combined."""
-    nets = {}
+    """A network from ``make_net`` for every term (at its input shape), combined;
+    ``share``: term name -> a key, terms with one key share one network (built for the
+    first of them; their input shapes must agree)."""
+    nets: dict[str, nn.Module] = {}
+    shared: dict[Hashable, nn.Module] = {}
     for t in terms:
+        key = None if share is None else share.get(t.name)
+        if key is not None and key in shared:
+            nets[t.name] = shared[key]
+            continue
         net = make_net(in_shape=input_shape(t, factorisation, sample_shape), width_mult=width_mult)
         # Normalised as soon as it is built: the conversion draws from the global RNG, so
         # the next network's initial weights are those the same seed always gave.
         nets[t.name] = apply_spectral_norm(net) if spectral_norm else net
+        if key is not None:
+            shared[key] = nets[t.name]
     return CombinedDiscriminator(terms, nets, factorisation, sample_shape, False, stack_same_shape)
 
 
@@ -90,3 +100,38 @@ def joint_discriminator(
     parts only."""
     parts = seen_parts(factorisation.num_parts, input_parts, see_inputs)
     return build([joint(parts=parts)], make_net, sample_shape, factorisation, spectral_norm, width_mult)
+
+
+def tree_discriminator(
+    make_net: NetFactory,
+    sample_shape: Sequence[int],
+    factorisation: Parts,
+    tree: Any = "flat",
+    input_parts: int = 0,
+    dep_p: bool = True,
+    dep_q: bool = True,
+    spectral_norm: bool = True,
+    width_mult: int = 1,
+    stack_same_shape: bool = False,
+    see_inputs: bool = True,
+    share_weights: bool = False,
+) -> CombinedDiscriminator:
+    """FactorGAN over a factorisation tree (:mod:`factorgan.method.tree`): a marginal per
+    leaf and a D_P / D_Q pair per split; ``tree``: nested lists of part indices
+    (``[[0, 1], [2, 3]]``: hierarchical), ``chain`` (autoregressive) or ``flat`` (the
+    same terms as :func:`factorised_discriminator`).
+
+    ``share_weights`` (long chains): one network for the marginals of one input shape,
+    one for every D_P and one for every D_Q; the pairs of inner splits then see the whole
+    sample with the parts outside their node zeroed, so all pairs take one input shape."""
+    from factorgan.method.tree import FactorisationTree, MaskedViews  # tree imports terms only; no cycle
+
+    terms = FactorisationTree.from_config(tree, factorisation.num_parts).terms(input_parts, dep_p, dep_q, see_inputs)
+    masked = MaskedViews(factorisation, sample_shape, mask_all=share_weights)
+    if share_weights or any(t.parts is not None and not masked.joins(t.parts) for t in terms):
+        factorisation = masked  # e.g. a grid's top two quadrants: seen as the whole image, the rest zeroed
+    share = None
+    if share_weights:  # the kind of term (its name's stem) and its input shape pick its network
+        share = {t.name: (t.name[:5] if t.name.startswith("dep_") else "marginal",
+                          input_shape(t, factorisation, sample_shape)) for t in terms}
+    return build(terms, make_net, sample_shape, factorisation, spectral_norm, width_mult, stack_same_shape, share)
