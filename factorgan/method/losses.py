@@ -2,7 +2,9 @@
 
 Every generator objective is a small function of V = d_C(G(z)), the combined logit on
 generated samples, returning a per-sample loss to be minimised (Poole et al., 2016,
-Appendix A). Objectives are picked by name from :data:`GENERATOR_OBJECTIVES`.
+Appendix A). Objectives are picked by name from :data:`GENERATOR_OBJECTIVES`
+(``standard``, ``reverse_kl``, ``forward_kl``, ``alpha``) or an alias from
+:data:`OBJECTIVE_ALIASES` (``kl``: the official code's name for reverse KL).
 """
 from __future__ import annotations
 
