@@ -157,8 +157,12 @@ def main(argv: list[str]) -> list[RunHistogram]:
     args = parser.parse_args(argv)
     if args.num_samples < 1:
         raise CliError(f"--num-samples={args.num_samples} must be at least 1")
+    before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
-    histograms = [run_histogram(run, args.num_samples, args.seed, args.device) for run in args.runs]
+    try:
+        histograms = [run_histogram(run, args.num_samples, args.seed, args.device) for run in args.runs]
+    finally:
+        torch.set_num_threads(before)  # a caller in the same process keeps its own setting
     print(f"wrote {plot(histograms, args.out)}")
     for h in histograms:
         print(f"  {h.run}: {panel_title(h).replace(chr(10), '; ')}")

@@ -113,11 +113,11 @@ def test_training_and_features_are_bit_identical_under_any_thread_count(digits):
     for a, b in zip(one.state_dict().values(), two.state_dict().values()):
         assert torch.equal(a, b)
     test = digits["test"][0]
-    features = []
+    features, before = [], torch.get_num_threads()
     for threads in (1, 2):
         torch.set_num_threads(threads)
         features.append((one.extract(test), one.predict(test)))
-    torch.set_num_threads(threads_after_two)
+    torch.set_num_threads(before)  # later tests keep the process's setting
     assert torch.equal(features[0][0], features[1][0]) and torch.equal(features[0][1], features[1][1])
     assert accuracy(one, *digits["test"]) > 0.5  # 667 digits, 3 epochs: it learns
 
