@@ -128,6 +128,23 @@ def check_evaluation(evaluation: Mapping[str, Any] | None) -> None:
         raise ConfigError(message if message.startswith("evaluation.") else f"evaluation: {message}") from None
 
 
+def check_loss(loss: Mapping[str, Any] | None) -> None:
+    """Build the generator objective (cheap) so an unknown ``loss.name`` or a bad
+    ``loss.alpha`` is a message before training, not a wrapped traceback."""
+    if not loss:
+        return
+    from hydra.utils import instantiate
+
+    try:
+        objective = instantiate(dict(loss))
+        objective(torch.zeros(2))  # parameters are checked on use (loss.alpha=1)
+    except Exception as raised:
+        cause: BaseException | None = raised
+        while cause is not None and not isinstance(cause, (ConfigError, ValueError, TypeError)):
+            cause = cause.__cause__
+        raise ConfigError(f"loss: {cause if cause is not None else raised}") from None
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """All checks on a resolved config (a plain dict, as saved in ``config.yaml``)."""
     check_paired(config.get("paired"))
@@ -136,4 +153,5 @@ def check_config(config: Mapping[str, Any]) -> None:
     check_trainer(config.get("trainer") or {})
     check_device(config.get("device", "auto"))
     check_targets(config)
+    check_loss(config.get("loss"))
     check_evaluation(config.get("evaluation"))

@@ -42,6 +42,8 @@ def test_every_experiment_config_passes(experiment: str, model: str) -> None:
         ("evaluation.num_samples=0", "evaluation.num_samples=0"),
         ("+evaluation.bogus=1", "evaluation.bogus is not a setting of PairedMNISTEvaluator"),
         ("+generator.widht=3", "generator.widht is not a setting of MLPGenerator"),
+        ("loss.name=wasserstein", "loss: unknown generator objective 'wasserstein'"),
+        ("loss=alpha", None),
         ("optimizer.lr=abc", None),  # not checked up front: Adam itself refuses it
     ],
 )
@@ -76,3 +78,10 @@ def test_cli_refuses_before_writing_anything(tmp_path: Path) -> None:
     assert "error: trainer.batch_size=0 must be ≥ 1" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (run_dir / "config.yaml").exists() and not (run_dir / "checkpoints").exists()
+
+
+def test_the_objective_is_checked_with_its_parameters() -> None:
+    check_config(resolved("loss=alpha", "loss.alpha=0.5"))
+    with pytest.raises(ConfigError, match="loss: alpha must not be 0 or 1"):
+        check_config(resolved("loss=alpha", "loss.alpha=1"))
+
