@@ -84,10 +84,7 @@ class RunLock:
         so no one locks a file that is about to disappear)."""
         if self._fd is None:
             return
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        Path(self.path).unlink(missing_ok=True)
         os.close(self._fd)  # closing the last descriptor releases the flock
         self._fd = None
 
