@@ -69,6 +69,23 @@ class TrainingData(abc.ABC):
     def sample_part(self, i: int, n: int, generator: torch.Generator) -> Tensor:
         """``n`` real observations of part ``i`` alone ``(n, *part_shape_i)`` (marginals)."""
 
+    def sample_observed(self, which: Sequence[int], n: int, generator: torch.Generator) -> Tensor:
+        """``n`` real observations holding every part in ``which`` together, as joint
+        samples ``(n, *sample_shape)`` with the other parts zero (an inner split of a
+        factorisation tree: e.g. whole top digits for the split of that digit in halves).
+
+        A dataset that knows only complete samples and isolated parts (the paper's: the
+        first ``paired`` samples complete, the rest seen one part at a time) has several
+        parts together only in its paired samples, so this default draws those;
+        :class:`~factorgan.data.pools.PooledData` draws every sample holding ``which``."""
+        return self._keep_parts(self.sample_paired(n, generator), which)
+
+    def _keep_parts(self, x: Tensor, which: Sequence[int]) -> Tensor:
+        """Joint samples ``x`` with every part not in ``which`` set to zero."""
+        keep = set(int(i) for i in which)
+        parts = self.factorisation.split(x)
+        return self.factorisation.join([p if i in keep else torch.zeros_like(p) for i, p in enumerate(parts)])
+
     @abc.abstractmethod
     def sample_inputs(self, n: int, generator: torch.Generator, paired_only: bool = False) -> Tensor:
         """``n`` generator inputs ``(n, *input_shape)``, from every sample that has them,

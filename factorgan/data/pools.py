@@ -16,6 +16,8 @@ Who draws from where (docs/your_own_data.md):
 |----------------------------------------|----------------------------------------------------|
 | marginal D_i                           | every observation of part i (``parts[i]``)          |
 | D_P, the GAN baseline                  | the first ``paired`` complete samples               |
+| D_P of an inner tree split on parts S  | every partly observed sample holding all of S, and  |
+|                                        | the first ``paired`` complete samples               |
 | conditional generator inputs           | every sample holding all input parts               |
 | same, ``paired_only`` (GAN baseline)   | the first ``paired`` complete samples               |
 | CycleGAN's domain B                    | every sample holding all output parts              |
@@ -123,6 +125,7 @@ class PooledData(TrainingData):
         self.train_reference = train_reference
         self.train_labels = train_labels
         self.test_labels = test_labels
+        self._observed_tables: dict[tuple[int, ...], Tensor] = {}  # group -> (R, K) rows, built on first use
 
     # ---- construction checks ------------------------------------------------------
     def _check_parts(self, parts: Sequence[Tensor], test: Tensor) -> tuple[int, ...]:
@@ -193,6 +196,7 @@ class PooledData(TrainingData):
         self.parts = [move(p) for p in self.parts]  # type: ignore[misc]
         self.test = move(self.test)  # type: ignore[assignment]
         self.train_reference = move(self.train_reference)
+        self._observed_tables = {}  # rebuilt on the new device
         for attr in ("rows", "complete", "inputs_rows", "outputs_rows", "train_labels", "test_labels"):
             value = getattr(self, attr)
             if value is not None:
@@ -220,6 +224,32 @@ class PooledData(TrainingData):
         if m == 0:
             raise DatasetError(f"{self.name} has no observation of {_part_name(self.part_names, i)}")
         return as_float(self.parts[i][torch.randint(m, (n,), generator=generator, device=self.device)])
+
+    def observed_rows(self, which: Sequence[int]) -> Tensor:
+        """The rows ``(R, K)`` a group of parts is drawn from: the first ``paired``
+        complete samples, then every partly observed sample holding all of ``which`` (a
+        complete sample beyond ``paired`` counts as isolated parts only, as for D_P)."""
+        key = tuple(int(i) for i in which)
+        if key not in self._observed_tables:  # one host sync, on the first draw only
+            held = (self.rows[:, list(key)] >= 0).all(dim=1) & (self.rows < 0).any(dim=1)
+            self._observed_tables[key] = torch.cat([self.complete[: self.paired], self.rows[held]])
+        return self._observed_tables[key]
+
+    def sample_observed(self, which: Sequence[int], n: int, generator: torch.Generator) -> Tensor:
+        which = [int(i) for i in which]
+        table = self.observed_rows(which)
+        if table.shape[0] == 0:
+            names = ", ".join(_part_name(self.part_names, i) for i in which)
+            raise DatasetError(
+                f"{self.name}: no sample holds {names} together (paired={self.paired}); a tree split of "
+                "these parts needs observations of them together, or make them one leaf"
+            )
+        idx = table[torch.randint(table.shape[0], (n,), generator=generator, device=self.device)]
+        f = self.factorisation
+        pieces = [as_float(self.parts[p][idx[:, p]]) if p in which else
+                  torch.zeros((n, *f.part_shape(self.sample_shape, p)), device=self.device)
+                  for p in range(f.num_parts)]
+        return f.join(pieces)
 
     def sample_inputs(self, n: int, generator: torch.Generator, paired_only: bool = False) -> Tensor:
         if self.inputs_rows is None:

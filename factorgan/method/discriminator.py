@@ -33,11 +33,15 @@ class RealBatch:
     """Real data for one discriminator step.
 
     ``paired``: ``(N, *sample_shape)`` complete samples, or None when no term needs them;
-    ``parts``: part index -> ``(N, *part_shape)`` isolated real observations of that part.
+    ``parts``: part index -> ``(N, *part_shape)`` isolated real observations of that part;
+    ``observed``: a group of several parts -> ``(N, *sample_shape)`` real observations
+    holding those parts together, the other parts zero (an inner split of a
+    factorisation tree; :meth:`TrainingData.sample_observed`).
     """
 
     paired: Tensor | None = None
     parts: dict[int, Tensor] = field(default_factory=dict)
+    observed: dict[tuple[int, ...], Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,7 +90,9 @@ class CombinedDiscriminator(nn.Module):
         self.nets = nn.ModuleDict()
         self.stacks: dict[str, tuple[str, ...]] = {}  # stacked network's key -> its terms
         self._needs_paired = any(b.source == PAIRED for t in terms for b in (t.real, t.fake))
-        self._marginal_parts = tuple(sorted({t.parts[0] for t in terms if t.real.source == PART}))  # type: ignore[index]
+        observed = {t.parts for t in terms for b in (t.real, t.fake) if b.source == PART}
+        self._marginal_parts = tuple(sorted(p[0] for p in observed if len(p) == 1))  # type: ignore[index]
+        self._observed_groups = tuple(sorted(p for p in observed if len(p) > 1))  # type: ignore[type-var]
         normalised: dict[int, nn.Module] = {}  # a network shared by several terms: normalised once
         for term in terms:
             net = nets[term.name]
@@ -106,6 +112,12 @@ class CombinedDiscriminator(nn.Module):
     def marginal_parts(self) -> tuple[int, ...]:
         """The parts whose isolated real observations some term reads, ascending."""
         return self._marginal_parts
+
+    @property
+    def observed_groups(self) -> tuple[tuple[int, ...], ...]:
+        """The groups of several parts whose joint real observations some term reads
+        (inner splits of a factorisation tree), sorted."""
+        return self._observed_groups
 
     def in_shape(self, term: Term) -> tuple[int, ...]:
         """Shape of one input of ``term``'s network."""
@@ -186,11 +198,14 @@ class CombinedDiscriminator(nn.Module):
         split = {k: self.factorisation.split(x) for k, x in joint.items() if x is not None}  # cut once
 
         def side(term: Term, batch: Batch) -> Tensor:
-            if batch.source == PART:
+            if batch.source == PART and len(term.parts) == 1:  # type: ignore[arg-type]
                 return real.parts[term.parts[0]]  # type: ignore[index]
-            x = joint[batch.source]
+            x = real.observed.get(term.parts) if batch.source == PART else joint[batch.source]  # type: ignore[arg-type]
             if x is None:
-                raise ValueError(f"term {term.name!r} needs paired samples but the real batch has none")
+                what = f"observations of parts {term.parts}" if batch.source == PART else "paired samples"
+                raise ValueError(f"term {term.name!r} needs {what} but the real batch has none")
+            if batch.source == PART and not batch.shuffled:
+                return self.view(term, x)
             if batch.shuffled:
                 x = self.factorisation.shuffle(x, generator, term.shuffle_groups)
                 return self.view(term, x)
@@ -210,6 +225,7 @@ class CombinedDiscriminator(nn.Module):
 
     def losses(self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None) -> dict[str, TermLoss]:
         """Each term's BCE loss and accuracy for one discriminator step: ``real`` holds
-        what :attr:`needs_paired` and :attr:`marginal_parts` ask for, ``fake`` is the
+        what :attr:`needs_paired`, :attr:`marginal_parts` and
+        :attr:`observed_groups` ask for, ``fake`` is the
         step's generator batch ``(N, *sample_shape)``."""
         return self.real_fake_losses(self.batches(real, fake, generator))

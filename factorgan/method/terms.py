@@ -10,6 +10,11 @@ combined logit, which parts of a joint sample its network sees, and where the re
 | dep_p       | +1   | whole sample  | a paired (complete) real batch | the same batch, parts shuffled      |
 | dep_q       | −1   | whole sample  | the generator batch            | the same batch, parts shuffled      |
 | joint (GAN) | +1   | whole sample  | a paired (complete) real batch | the generator batch                 |
+| dep_p_<node>| +1   | a node's parts| observations holding them all  | the same batch, children shuffled   |
+
+The last row is an inner split of a factorisation tree (:mod:`factorgan.method.tree`):
+its real rows are every observation that holds the node's parts together (a whole top
+digit for the split of that digit into halves), not only the complete samples.
 
 The combined logit is Σ sign · d_term over the terms that count in it (:func:`combine`):
 d_C = d_P − d_Q + Σ_i d_i for FactorGAN (Theorem 1). Nothing downstream branches on a
@@ -26,7 +31,7 @@ from factorgan.method.factorisation import Parts
 
 # Where one side of a term's batch comes from.
 PAIRED = "paired"  # complete real samples (the first `paired` of the dataset)
-PART = "part"  # isolated real observations of the term's part
+PART = "part"  # real observations holding the term's parts (one part: its isolated observations)
 GENERATED = "generated"  # the discriminator step's generator batch
 SOURCES = (PAIRED, PART, GENERATED)
 
@@ -71,8 +76,9 @@ class Term:
     shuffle_groups: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.real.source == PART and (self.parts is None or len(self.parts) != 1):
-            raise ValueError(f"term {self.name!r}: isolated real parts need exactly one part, got parts={self.parts}")
+        for batch in (self.real, self.fake):
+            if batch.source == PART and not self.parts:
+                raise ValueError(f"term {self.name!r}: observed real parts: the term needs the parts it sees, got parts={self.parts}")
 
 
 def marginal(i: int) -> Term:
@@ -93,6 +99,13 @@ def q_dependency(name: str = "dep_q", parts: tuple[int, ...] | None = None,
     the ``groups`` of ``parts``) shuffled."""
     return Term(name, real=Batch(GENERATED), fake=Batch(GENERATED, shuffled=True), sign=-1.0, parts=parts,
                 shuffle_groups=groups)
+
+
+def observed_dependency(name: str, parts: tuple[int, ...], groups: tuple[tuple[int, ...], ...]) -> Term:
+    """D_P of an inner split of a factorisation tree: real observations holding all of
+    ``parts`` together against the same observations with the ``groups`` (the split's
+    children) shuffled. Data with a whole part feeds the pair that splits it."""
+    return Term(name, real=Batch(PART), fake=Batch(PART, shuffled=True), parts=parts, shuffle_groups=groups)
 
 
 def joint(name: str = "joint", parts: tuple[int, ...] | None = None) -> Term:

@@ -21,8 +21,16 @@ denominator, and only log p(x) / q(x) is left (Theorem 1, tests/method/test_tree
 
 Config form (:meth:`FactorisationTree.from_config`): an int is a one-part leaf, a list a
 split into its items, ``{leaf: [0, 1]}`` a leaf on several parts (one marginal on them
-together, trained on complete samples), and the strings ``flat`` / ``chain`` those trees
-over all parts.
+together), and the strings ``flat`` / ``chain`` those trees over all parts.
+
+Data per node (:meth:`factorgan.data.interface.TrainingData.sample_observed`): a leaf's
+marginal trains on every observation of its parts (a half-digit seen alone feeds the
+marginal of that half); an inner split's D_P on every observation holding its parts
+together (a whole digit seen without its partner feeds the split of that digit into
+halves); the root's D_P on the complete samples. Datasets that know only complete
+samples and isolated parts (the paper's) have several parts together only in their
+paired samples; users' pools (:class:`factorgan.data.pools.PooledData`) say per sample
+which parts it holds.
 
 Term names name their node: ``marginal_<i>`` (``marginal_0-1`` for a leaf on parts 0 and
 1), ``dep_p`` / ``dep_q`` for the root's pair (the whole sample, as in flat FactorGAN),
@@ -43,7 +51,8 @@ from torch import Tensor
 
 from factorgan.errors import ConfigError
 from factorgan.method.factorisation import Parts
-from factorgan.method.terms import GENERATED, PAIRED, Batch, Term, marginal, p_dependency, q_dependency
+from factorgan.method.terms import (GENERATED, PART, Batch, Term, marginal, observed_dependency, p_dependency,
+                                   q_dependency)
 
 
 @dataclass(frozen=True)
@@ -197,8 +206,8 @@ class FactorisationTree:
                 continue
             if len(view) == 1:
                 terms.append(marginal(view[0]))
-            else:  # several parts together exist only in complete samples
-                terms.append(Term(f"marginal_{'-'.join(map(str, view))}", real=Batch(PAIRED),
+            else:  # every observation holding these parts together
+                terms.append(Term(f"marginal_{'-'.join(map(str, view))}", real=Batch(PART),
                                   fake=Batch(GENERATED), parts=view))
         for node in self.splits:
             view = seen(node.parts)
@@ -211,8 +220,10 @@ class FactorisationTree:
             # single parts: keep today's terms exactly; otherwise shuffle the children.
             groups = None if whole and singles else tuple(c.parts for c in node.children)
             suffix = self.split_name(node)
-            if dep_p:
+            if dep_p and whole:  # the whole sample: the complete (paired) samples
                 terms.append(p_dependency(f"dep_p{suffix}", parts=parts, groups=groups))
+            elif dep_p:  # a part split again: every observation holding that part whole
+                terms.append(observed_dependency(f"dep_p{suffix}", view, groups))  # type: ignore[arg-type]
             if dep_q:
                 terms.append(q_dependency(f"dep_q{suffix}", parts=parts, groups=groups))
         return terms

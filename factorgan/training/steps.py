@@ -61,9 +61,12 @@ class Steps(Protocol):
 
 def real_batch(D: CombinedDiscriminator, data: TrainingData, n: int, rng: torch.Generator) -> RealBatch:
     """Real data for one D step, only what ``D``'s terms read: complete samples first,
-    then each part's isolated observations in part order."""
+    then each part's isolated observations in part order, then the observations of each
+    group of parts an inner tree split reads."""
     paired = data.sample_paired(n, rng) if D.needs_paired else None
-    return RealBatch(paired=paired, parts={i: data.sample_part(i, n, rng) for i in D.marginal_parts})
+    parts = {i: data.sample_part(i, n, rng) for i in D.marginal_parts}
+    return RealBatch(paired=paired, parts=parts,
+                     observed={g: data.sample_observed(g, n, rng) for g in D.observed_groups})
 
 
 class AdversarialSteps:

@@ -36,7 +36,8 @@ def test_every_target_imports(path):
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml")))
 def test_every_experiment_composes_with_its_run_tags(experiment):
     cfg = compose_config(f"experiment={experiment}")
-    assert cfg.experiment_name == experiment and cfg.run_path.startswith(f"{experiment}/factorgan/paired")
+    model = "factorgan_tree" if experiment == "mnist_halves" else "factorgan"  # the tree is that experiment's point
+    assert cfg.experiment_name == experiment and cfg.run_path.startswith(f"{experiment}/{model}/paired")
     # lam: the digit experiments' own key, named in their run paths.
-    assert ("lam" in cfg) == (experiment in ("paired_mnist", "mnist_pools", "triple_mnist"))
+    assert ("lam" in cfg) == (experiment in ("paired_mnist", "mnist_pools", "mnist_halves", "triple_mnist"))
     assert ("lam" in cfg) == ("_lam" in cfg.run_path)

@@ -131,3 +131,39 @@ def test_bad_tables_get_clear_errors():
                    part_names=["photo", "map"])
     with pytest.raises(DatasetError, match="exactly one sample"):
         PooledData([x[:, :2], x[:, 2:]], torch.zeros(4, 2, dtype=torch.long), x[:0], F2)
+
+
+F3 = Factorisation(dim=0, sizes=[1, 1, 1])  # samples (3,): one value per part
+
+
+def test_a_group_of_parts_is_drawn_from_every_sample_holding_it():
+    """An inner tree split's D_P reads observations holding its parts together: the first
+    ``paired`` complete samples and every partly observed sample holding the group, never
+    a complete sample beyond ``paired`` (those count as isolated parts) nor one missing
+    a part of the group; the other parts are zero."""
+    x = torch.arange(1, 11).float().unsqueeze(1) * torch.tensor([1.0, 10.0, 100.0])  # row r: (r, 10r, 100r), r ≥ 1
+    observed = torch.ones(10, 3, dtype=torch.bool)
+    observed[4:7, 2] = False  # rows 5..7 (values): parts 0 and 1 only
+    observed[7:9, 1] = False  # rows 8, 9: parts 0 and 2
+    observed[9, :2] = False  # row 10: part 2 alone
+    pool = from_observed(x, observed, F3, test=x[:0], paired=2)
+    batch = pool.sample_observed((0, 1), 3000, g())
+    torch.testing.assert_close(batch[:, 2], torch.zeros(3000))  # part 2 is not shown
+    torch.testing.assert_close(batch[:, 1], batch[:, 0] * 10)  # parts 0 and 1 of one sample, together
+    assert set(batch[:, 0].tolist()) == {1.0, 2.0, 5.0, 6.0, 7.0}  # paired 1, 2 and the partial rows 5..7
+    other = pool.sample_observed((0, 2), 500, g())
+    assert set(other[:, 0].tolist()) == {1.0, 2.0, 8.0, 9.0} and (other[:, 1] == 0).all()
+    torch.testing.assert_close(other[:, 2], other[:, 0] * 100)
+    pool_none = from_observed(x, observed, F3, test=x[:0], paired=0)
+    with pytest.raises(DatasetError, match="no sample holds part 1, part 2 together"):
+        pool_none.sample_observed((1, 2), 4, g())
+
+
+def test_paper_data_has_a_group_of_parts_only_in_its_paired_samples():
+    """InMemoryData (the paper's protocol: complete pairs, the rest seen one part at a
+    time) draws a group from its paired samples, the other parts zeroed."""
+    x = torch.arange(1, 21).float().unsqueeze(1) * torch.tensor([1.0, 10.0, 100.0])
+    mem = InMemoryData(x, x[:0], F3, paired=4)
+    batch = mem.sample_observed((1, 2), 2000, g())
+    assert set(batch[:, 1].tolist()) == {10.0, 20.0, 30.0, 40.0} and (batch[:, 0] == 0).all()
+    torch.testing.assert_close(batch[:, 2], batch[:, 1] * 10)

@@ -43,8 +43,8 @@ def test_combine_weights_each_term_by_its_sign_and_skips_terms_outside_the_logit
 def test_bad_terms_are_clear_errors():
     with pytest.raises(ValueError, match="batch source"):
         Batch("unpaired")
-    with pytest.raises(ValueError, match="exactly one part"):
-        Term("m", real=Batch(PART), fake=Batch(GENERATED), parts=(0, 1))
+    with pytest.raises(ValueError, match="needs the parts it sees"):
+        Term("m", real=Batch(PART), fake=Batch(GENERATED), parts=None)
     with pytest.raises(ValueError, match="one network per term"):
         CombinedDiscriminator([marginal(0)], {"marginal_1": nn.Identity()}, Factorisation(0, [1, 1]), (2,))
 

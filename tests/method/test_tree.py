@@ -17,7 +17,7 @@ from factorgan.cli.train import build_trainer, train
 from factorgan.errors import ConfigError
 from factorgan.method.discriminator import CombinedDiscriminator, RealBatch
 from factorgan.method.factorisation import Factorisation, GridFactorisation
-from factorgan.method.terms import GENERATED, PAIRED, Batch, Term, combine
+from factorgan.method.terms import GENERATED, PAIRED, PART, Batch, Term, combine
 from factorgan.method.tree import FactorisationTree, MaskedViews, Node
 from factorgan.method.variants import factorgan_terms, tree_discriminator
 from factorgan.nets.mlp import MLPDiscriminator
@@ -98,8 +98,14 @@ def test_two_level_term_names_name_their_nodes():
     leafy = FactorisationTree.from_config([{"leaf": [0, 1]}, [2, 3]], 4)
     terms = {t.name: t for t in leafy.terms()}
     assert set(terms) == {"marginal_0-1", "marginal_2", "marginal_3", "dep_p", "dep_q", "dep_p_2_3", "dep_q_2_3"}
-    assert terms["marginal_0-1"].real == Batch(PAIRED) and terms["marginal_0-1"].parts == (0, 1)
+    assert terms["marginal_0-1"].real == Batch(PART) and terms["marginal_0-1"].parts == (0, 1)
     assert terms["dep_p"].shuffle_groups == ((0, 1), (2, 3))
+    # Data per node: the root's D_P reads complete samples, an inner split's D_P every
+    # observation holding its parts together; every D_Q reads the generator batch.
+    two = {t.name: t for t in tree.terms()}
+    assert two["dep_p"].real == Batch(PAIRED) and two["dep_p"].fake == Batch(PAIRED, shuffled=True)
+    assert two["dep_p_0_1"].real == Batch(PART) and two["dep_p_0_1"].fake == Batch(PART, shuffled=True)
+    assert two["dep_p_0_1"].parts == (0, 1) and two["dep_q_2_3"].real == Batch(GENERATED)
     # Conditional (part 0 is the generator's input): no marginal and no pair on inputs alone.
     cond = [t.name for t in FactorisationTree.from_config([[0, 1], 2], 3).terms(input_parts=2)]
     assert cond == ["marginal_2", "dep_p", "dep_q"]
@@ -199,6 +205,14 @@ def _sample(dist: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
     return STATES[dist.dim()][idx]
 
 
+def _keep(x: torch.Tensor, group: tuple[int, ...]) -> torch.Tensor:
+    """Joint states ``(N, K)`` with the parts outside ``group`` zeroed: observations of
+    the group alone, as :meth:`TrainingData.sample_observed` gives them."""
+    out = torch.zeros_like(x)
+    out[:, list(group)] = x[:, list(group)]
+    return out
+
+
 STATES = {k: states(k).float() for k in (3, 4)}
 
 
@@ -221,9 +235,13 @@ def test_training_a_tree_with_its_losses_recovers_theorem1(spec, k, one_thread):
     opt = torch.optim.Adam(d.parameters(), lr=0.05)
     g = torch.Generator().manual_seed(0)
     n = 4096
-    for _ in range(300):
+    assert d.observed_groups == (((0, 1), (2, 3)) if k == 4 else ((0, 1),))
+    for step in range(300):
+        if step == 200:  # a smaller step to settle: the last iterate's batch noise shrinks with it
+            opt.param_groups[0]["lr"] = 0.01
         parts = {i: _sample(p, n, g)[:, i:i + 1] for i in range(k)}
-        losses = d.losses(RealBatch(paired=_sample(p, n, g), parts=parts), _sample(q, n, g), g)
+        observed = {grp: _keep(_sample(p, n, g), grp) for grp in d.observed_groups}
+        losses = d.losses(RealBatch(paired=_sample(p, n, g), parts=parts, observed=observed), _sample(q, n, g), g)
         opt.zero_grad()
         sum(t.loss for t in losses.values()).backward()
         opt.step()
@@ -253,11 +271,15 @@ def test_a_tree_discriminator_on_quadrants_shuffles_each_nodes_children():
     rows = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1) + 1
     offset = torch.tensor([[0.0, 0.0, 1000.0, 1000.0], [2000.0, 2000.0, 3000.0, 3000.0]]).repeat_interleave(2, 0)
     paired = rows + offset.view(1, 1, 4, 4)  # every pixel of a quadrant carries its row index
-    b = d.batches(RealBatch(paired=paired, parts={i: torch.zeros(n, 1, 2, 2) for i in range(4)}), -paired,
-                  torch.Generator().manual_seed(0))
+    top = paired.clone()
+    top[:, :, 2:] = 0  # observations of the top half alone
+    observed = {(0, 1): top + 5000.0, (2, 3): paired - top}  # + 5000: told apart from the paired batch
+    b = d.batches(RealBatch(paired=paired, parts={i: torch.zeros(n, 1, 2, 2) for i in range(4)}, observed=observed),
+                  -paired, torch.Generator().manual_seed(0))
     real, fake = b["dep_p_0_1"]
-    torch.testing.assert_close(real[:, :, 2:], torch.zeros(n, 1, 2, 4))  # sees the top half only
-    torch.testing.assert_close(real[:, :, :2], paired[:, :, :2])
+    torch.testing.assert_close(real[:, :, 2:], torch.zeros(n, 1, 2, 4))  # sees the top half only ...
+    torch.testing.assert_close(real[:, :, :2], paired[:, :, :2] + 5000)  # ... of the top halves observed
+    paired = paired + 5000
     assert (fake[:, 0, 0, 0] == paired[:, 0, 0, 0]).all()  # the first child stays ...
     assert (fake[:, 0, 0, 2] - 1000 != fake[:, 0, 0, 0]).float().mean() > 0.9  # ... the second moves
     _, root_fake = b["dep_p"]
