@@ -1,5 +1,5 @@
 """Factorisation trees against flat FactorGAN on real digits, at equal steps
-(docs/experiments/hierarchical.md).
+(docs/experiments/trees.md).
 
     python scripts/compare_trees.py hierarchical --steps 10000 --seeds 0 1 --jobs 2
     python scripts/compare_trees.py autoregressive --steps 10000 --seeds 0 1 --jobs 2

@@ -11,7 +11,7 @@ digits, the next ``bottom_only`` isolated bottom digits, and the rest make the p
 ``halves=true`` cuts each digit into its upper and lower halves (K = 4 parts of 14 rows:
 0, 1 the top digit's halves, 2, 3 the bottom digit's), and ``half_only`` further digits
 per half position give that half alone (the other half of such a digit is never seen):
-data for a factorisation tree (``model=factorgan_tree``, docs/experiments/hierarchical.md).
+data for a factorisation tree (``model=factorgan_tree``, docs/experiments/trees.md).
 A whole isolated digit then holds two parts together (a top digit: parts 0 and 1).
 
 Evaluation is PairedMNIST's: the same test pairs and, as the training split the
