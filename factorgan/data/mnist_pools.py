@@ -83,7 +83,7 @@ def mnist_pools(
     name = f"MNISTPools({source}, lam={lam}, {paired} pairs, {top_only} top, {bottom_only} bottom"
     evaluation = dict(
         test=torch.from_numpy(test_pairs).unsqueeze(1),
-        input_parts=1 if conditional else 0,
+        input_parts=(2 if halves else 1) if conditional else 0,  # the top digit: one part, or its two halves
         train_reference=torch.from_numpy(reference).unsqueeze(1),
         train_labels=torch.from_numpy(reference_labels),
         test_labels=torch.from_numpy(test_labels),

@@ -85,6 +85,12 @@ def test_half_digit_pools_hold_whole_digits_together_and_halves_alone():
     assert (bottoms[:, :, :28] == 0).all() and data.observed_rows((2, 3)).shape[0] == 60
     # The pairs are the complete samples; a group across the digits exists only in them.
     assert data.observed_rows((1, 2)).shape[0] == 20
+    # Conditional: the generator's input is the whole top digit (both halves), from every
+    # sample holding it.
+    cond = mnist_pools(paired=20, top_only=50, bottom_only=40, half_only=30, halves=True, conditional=True)
+    assert cond.input_parts == 2 and cond.input_shape == cond.output_shape == (1, 28, 28)
+    inputs = cond.sample_inputs(2000, g)
+    assert digit_set((inputs * 255).round().to(torch.uint8)) == digit_set((tops[:, :, :28] * 255).round().to(torch.uint8))
 
 
 def test_half_digit_pools_are_the_digits_of_the_k2_pools_cut_again():
