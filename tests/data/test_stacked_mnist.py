@@ -114,10 +114,34 @@ def test_the_top_digits_are_the_training_split_once(triple):
     ({"source": "web"}, DatasetError, "unknown MNIST source"),
     ({"source": "idx"}, DatasetError, "dataset.root"),
     ({"paired": 4001}, PairedCountError, "maximum is paired=4000"),
+    ({"paired": 3500, "prefix_only": 1000}, PairedCountError, "maximum is paired=3000"),
+    ({"prefix_only": -1}, DatasetError, "prefix_only=-1"),
 ])
 def test_bad_arguments_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):
         stacked_mnist(**{"paired": 10, **kwargs})
+
+
+def test_prefixes_are_the_same_stacks_without_their_last_digit(triple):
+    """prefix_only: the stacks after the paired ones feed the chain's prefix pair (x1, x2)
+    whole; their third digit is never seen; D_P still reads only the paired stacks."""
+    data = stacked_mnist(100, digits=3, prefix_only=500)
+    g = torch.Generator().manual_seed(0)
+    assert data.pool_sizes() == {"complete": 3500, "paired": 100, "part_0": 4000, "part_1": 4000, "part_2": 3500}
+
+    def as_bytes(x: Tensor) -> set[bytes]:  # rows of uint8 codes or of floats in [0, 1]
+        codes = x if x.dtype == torch.uint8 else (x * 255).round().to(torch.uint8)
+        return {bytes(r.numpy().tobytes()) for r in codes.flatten(1)}
+
+    prefixes = data.sample_observed((0, 1), 12000, g)  # every one of the 600 drawn (missing one: p < 1e-5)
+    assert (prefixes[:, :, 56:] == 0).all()
+    assert as_bytes(prefixes[:, :, :56]) == as_bytes(triple.train[:600, :, :56])  # 100 paired + 500 prefixes
+    assert as_bytes(data.sample_paired(2000, g)) == as_bytes(triple.train[:100])
+    # The prefixes' third digits are in no pool; every other stack's are.
+    assert torch.equal(data.parts[2], torch.cat([triple.train[:100, :, 56:], triple.train[600:, :, 56:]]))
+    # Evaluation reads what the in-memory dataset gives.
+    torch.testing.assert_close(data.samples("train", torch.arange(5)), triple.samples("train", torch.arange(5)))
+    assert torch.equal(data.labels("test"), triple.labels("test"))
 
 
 # ---- the generalised dependency metrics ---------------------------------------------
