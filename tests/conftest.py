@@ -1,6 +1,7 @@
 """Shared test helpers: composing the real Hydra configs with overrides."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -22,6 +23,13 @@ TINY = [
     "evaluation=null",  # tests that evaluate opt in (tests/test_evaluation.py)
 ]
 TINY_EVALUATED = [o for o in TINY if not o.startswith("evaluation")]  # TINY, keeping the evaluator
+
+# musdb and museval read audio through stempeg, which refuses to import without ffmpeg
+# and ffprobe on PATH: those tests are skipped, with the fix, on a machine without them.
+needs_ffmpeg = pytest.mark.skipif(
+    not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
+    reason="needs ffmpeg and ffprobe on PATH (musdb / museval read audio through stempeg): apt-get install ffmpeg",
+)
 
 
 def compose_config(*overrides: str) -> DictConfig:

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import needs_ffmpeg
 from factorgan.data import musdb as musdb_module
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError
 from factorgan.data.musdb import AudioSettings, log_spectrogram, musdb, paired_songs, snippet_index
@@ -25,6 +26,7 @@ def load(root: Path, cache: Path, **kw):
     return musdb(root=str(root), cache_dir=str(cache), workers=1, **kw)
 
 
+@needs_ffmpeg
 def test_hq_songs_become_snippets_of_mixture_accompaniment_and_vocals(hq_root, tmp_path):
     data = load(hq_root, tmp_path, paired=2, mixture="sum")
     assert data.sample_shape == (3, 256, 128) and data.input_parts == 1
@@ -43,6 +45,7 @@ def test_hq_songs_become_snippets_of_mixture_accompaniment_and_vocals(hq_root, t
     assert len(data.index[TRAIN]) == 5 * len(range(0, frames - 128, 64))
 
 
+@needs_ffmpeg
 def test_stems_load_like_wav_folders(tmp_path):
     root = make_synthetic_musdb(tmp_path / "stems", n_train=2, n_test=1, seconds=2.0, seed=2, stems=True)
     data = load(root, tmp_path / "cache", paired=1)
@@ -52,6 +55,7 @@ def test_stems_load_like_wav_folders(tmp_path):
     assert 0 < np.abs(mixture - refs["vocals"] - refs["accompaniment"]).max() < 0.5
 
 
+@needs_ffmpeg
 def test_the_cache_is_reused_and_rebuilt_when_a_setting_changes(hq_root, tmp_path):
     before = {p: p.stat().st_mtime_ns for p in hq_root.rglob("*")}
     load(hq_root, tmp_path, paired=1)
@@ -65,6 +69,7 @@ def test_the_cache_is_reused_and_rebuilt_when_a_setting_changes(hq_root, tmp_pat
     assert {p: p.stat().st_mtime_ns for p in hq_root.rglob("*")} == before  # the dataset folder untouched
 
 
+@needs_ffmpeg
 def test_paired_songs_are_nested_and_the_pools_use_every_song(hq_root, tmp_path):
     names = [f"s{i:03d}" for i in range(100)]
     assert paired_songs(names, 10) == paired_songs(names, 20)[:10] == paired_songs(names, 50)[:10]
@@ -103,6 +108,7 @@ def test_a_song_missing_a_stem_is_named(hq_root, tmp_path):
         load(root, tmp_path / "cache", paired=1)
 
 
+@needs_ffmpeg
 def test_an_unreadable_audio_file_is_named(tmp_path):
     root = make_synthetic_musdb(tmp_path / "bad", n_train=2, n_test=1, seconds=1.0)
     (root / "train" / "song000" / "vocals.wav").write_bytes(b"not a wav file")
@@ -110,6 +116,7 @@ def test_an_unreadable_audio_file_is_named(tmp_path):
         load(root, tmp_path / "cache", paired=1)
 
 
+@needs_ffmpeg
 def test_another_sample_rate_is_resampled_and_said(tmp_path, capsys):
     root = make_synthetic_musdb(tmp_path / "rate", n_train=2, n_test=1, seconds=1.0)
     for wav in (root / "train" / "song000").glob("*.wav"):
@@ -130,6 +137,7 @@ def test_stems_without_ffmpeg_say_how_to_install_it(tmp_path, monkeypatch):
         load(root, tmp_path / "cache", paired=0)
 
 
+@needs_ffmpeg
 def test_the_validation_option_holds_out_musdbs_validation_songs(tmp_path):
     root = make_synthetic_musdb(tmp_path / "v", n_train=3, n_test=1, seconds=1.0)
     (root / "train" / "song001").rename(root / "train" / "Actions - One Minute Smile")  # a musdb validation song

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_EVALUATED, compose_config
+from conftest import TINY_EVALUATED, compose_config, needs_ffmpeg
 from factorgan.cli.train import train
 from factorgan.data.synthetic_musdb import make_synthetic_musdb
 from factorgan.nets.mask import MaskGenerator
@@ -40,6 +40,7 @@ def test_the_mask_splits_the_mixture_exactly():
         MaskGenerator((3, 32, 16), (1, 32, 16))
 
 
+@needs_ffmpeg
 @pytest.mark.parametrize("model", ["factorgan", "gan"])
 def test_each_model_trains_and_is_scored_beside_the_baselines(songs, tmp_path, model):
     run_dir = tmp_path / "run"
@@ -59,6 +60,7 @@ def test_each_model_trains_and_is_scored_beside_the_baselines(songs, tmp_path, m
     assert len(scored) == 1  # the one test song's scores, kept for a resumed evaluation
 
 
+@needs_ffmpeg
 def test_an_evaluation_resumes_from_the_kept_song_scores(songs, tmp_path, monkeypatch):
     from factorgan.cli import evaluate
     from factorgan.experiments import musdb as musdb_experiment
@@ -76,6 +78,7 @@ def test_an_evaluation_resumes_from_the_kept_song_scores(songs, tmp_path, monkey
     assert again == pytest.approx(first)
 
 
+@needs_ffmpeg
 def test_tensorboard_gets_the_spectrograms_and_audio_of_every_part(songs, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

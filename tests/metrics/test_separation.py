@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from conftest import needs_ffmpeg
 from factorgan.metrics import separation as sep
 
 SR = 22_050
@@ -168,6 +169,7 @@ def oracle_scores(song) -> dict[str, np.ndarray]:
     return sep.score_song(song, song.copy(), rate=MUSDB_SR, window_s=1.0)
 
 
+@needs_ffmpeg
 def test_oracle_estimate_scores_high_and_silent_windows_stay_nan(oracle_scores):
     assert set(oracle_scores) == {"sdr", "sir", "sar", "isr"}
     assert all(v.shape == (2, 3) for v in oracle_scores.values())
@@ -176,11 +178,13 @@ def test_oracle_estimate_scores_high_and_silent_windows_stay_nan(oracle_scores):
         assert np.isnan(v[:, 2]).all()
 
 
+@needs_ffmpeg
 def test_swapped_sources_score_below_zero(song):
     scores = sep.score_song(song, song[::-1].copy(), rate=MUSDB_SR, window_s=1.0)
     assert (scores["sdr"][:, :2] < 0).all()
 
 
+@needs_ffmpeg
 def test_score_song_rejects_mismatched_shapes(song):
     with pytest.raises(ValueError, match=r"x\[\.\.\., None\]"):
         sep.score_song(song[..., 0], song[..., 0])
@@ -223,6 +227,7 @@ def test_a_source_nan_everywhere_warns_and_is_nan_alone():
         assert all(np.isnan(v) == ("bass" in k) for k, v in out.items())
 
 
+@needs_ffmpeg
 def test_aggregations_of_real_scores_handle_inf_and_nan(oracle_scores):
     sources = ["melody", "noise"]
     pooled = sep.aggregate_pooled([oracle_scores, oracle_scores], sources)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import needs_ffmpeg
 from factorgan.data.synthetic import random_parts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,6 +95,7 @@ def test_k_scaling_fit_recovers_a_line_and_draws_it(tmp_path):
     assert (tmp_path / "k.png").stat().st_size > 0
 
 
+@needs_ffmpeg
 def test_the_musdb_case_reads_songs_through_the_real_loader(tmp_path, monkeypatch):
     from factorgan.data.synthetic_musdb import make_synthetic_musdb
 
