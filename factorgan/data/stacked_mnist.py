@@ -114,9 +114,10 @@ def stacked_mnist(
     # uint8 pixel codes (N, 1, 28·K, 28), decoded to [0, 1] per batch (in_memory.as_float).
     train_x, test_x = torch.from_numpy(train_stacks).unsqueeze(1), torch.from_numpy(test_stacks).unsqueeze(1)
     factorisation = Factorisation(dim=1, sizes=[DIGIT] * digits)
-    name = f"StackedMNIST({source}, digits={digits}, lam={lam})"
+    prefixes = f", {prefix_only} prefixes" if prefix_only else ""
+    name = f"StackedMNIST({source}, digits={digits}, lam={lam}{prefixes})"
     if prefix_only:
-        return _with_prefixes(train_x, test_x, factorisation, paired, prefix_only, f"{name[:-1]}, {prefix_only} prefixes)",
+        return _with_prefixes(train_x, test_x, factorisation, paired, prefix_only, name,
                               torch.from_numpy(train_labels), torch.from_numpy(test_labels))
     return InMemoryData(
         train=train_x,

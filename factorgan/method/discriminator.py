@@ -204,12 +204,10 @@ class CombinedDiscriminator(nn.Module):
             if x is None:
                 what = f"observations of parts {term.parts}" if batch.source == PART else "paired samples"
                 raise ValueError(f"term {term.name!r} needs {what} but the real batch has none")
-            if batch.source == PART and not batch.shuffled:
-                return self.view(term, x)
             if batch.shuffled:
                 x = self.factorisation.shuffle(x, generator, term.shuffle_groups)
                 return self.view(term, x)
-            return self.view(term, x, split[batch.source])
+            return self.view(term, x, split.get(batch.source))  # observed groups: not pre-cut
 
         return {t.name: (side(t, t.real), side(t, t.fake)) for t in self.term_list}
 

@@ -78,7 +78,8 @@ class Term:
     def __post_init__(self) -> None:
         for batch in (self.real, self.fake):
             if batch.source == PART and not self.parts:
-                raise ValueError(f"term {self.name!r}: observed real parts: the term needs the parts it sees, got parts={self.parts}")
+                raise ValueError(f"term {self.name!r} reads observations of its parts, so it needs the parts it sees; "
+                                 f"got parts={self.parts}")
 
 
 def marginal(i: int) -> Term:
