@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 import torch
@@ -20,22 +20,34 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
 
 
 def save_atomic(obj: Any, path: str | Path, hint: str = "") -> None:
-    """``torch.save`` to a temporary file in the same directory, fsync, then rename.
+    """``torch.save`` to a temporary file in the same directory, fsync, then rename
+    (:func:`write_atomic`)."""
+    write_atomic(path, lambda f: torch.save(obj, f), hint)
+
+
+def write_atomic(path: str | Path, write: Callable[[BinaryIO], Any], hint: str = "",
+                 suffix: str | None = None) -> Path:
+    """``write(f)`` to a temporary file of a unique name in ``path``'s directory, fsync,
+    then rename it to ``path``.
 
     A crash mid-write leaves the previous file intact: the rename is atomic. A write that
     fails (disk full, quota, file size limit) removes the temporary file and raises
-    :class:`~factorgan.runs.directory.RunError` saying which file and why (then ``hint``:
-    how to go on).
+    :class:`~factorgan.runs.directory.RunError` saying which file and why, the free space,
+    what is intact (then ``hint``: how to go on). ``suffix``: the temporary file's
+    (default :data:`TEMPORARY`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY, dir=path.parent)
     try:
-        # mkstemp makes the file private (0600); a checkpoint gets the usual permissions,
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or TEMPORARY, dir=path.parent)
+    except OSError as raised:  # not even an empty file fits (no inodes left, read-only)
+        raise unwritable(path, write_failure(raised) or str(raised), hint) from raised
+    try:
+        # mkstemp makes the file private (0600); the run's files get the usual permissions,
         # so others on a shared machine can read it as they read the rest of the run.
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -46,6 +58,7 @@ def save_atomic(obj: Any, path: str | Path, hint: str = "") -> None:
         if reason is None:
             raise
         raise unwritable(path, reason, hint) from raised
+    return path
 
 
 TEMPORARY = ".tmp"  # suffix of a checkpoint being written
@@ -80,21 +93,32 @@ def write_failure(err: BaseException) -> str | None:
     return None
 
 
-def unwritable(path: Path, reason: str, hint: str = "") -> Exception:
+def unwritable(path: Path, reason: str, hint: str = "", intact: str | None = None) -> Exception:
+    """The error of a failed write of ``path``: what failed, the free space on its disk,
+    what is intact (``intact``, default: the previous file or that none existed), then
+    ``hint``."""
     from factorgan.runs.directory import RunError  # directory imports this module
 
-    try:
-        free = f"; {shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free on its disk"
-    except OSError:
-        free = ""
-    if path.exists():
-        kept = f"The previous {path.name} is intact (only a complete file replaces it) and the partial file was removed."
-    else:
-        kept = "No earlier file of this name existed; the partial file was removed."
+    if intact is None and path.exists():
+        intact = f"The previous {path.name} is intact (only a complete file replaces it) and the partial file was removed."
+    elif intact is None:
+        intact = "No earlier file of this name existed; the partial file was removed."
     return RunError(
-        f"could not write {path}: {reason}{free}. {kept} Free some space (or raise the quota / "
-        f"file size limit){', then ' + hint if hint else ''}."
+        f"could not write {path}: {reason}{free_space(path.parent)}. {intact} Free some space (or raise the "
+        f"quota / file size limit){', then ' + hint if hint else ''}."
     )
+
+
+def free_space(folder: Path) -> str:
+    """``; N MiB free on its disk`` for the disk holding ``folder`` (its nearest existing
+    parent); empty when that cannot be read."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return f"; {shutil.disk_usage(folder).free / 2**20:.0f} MiB free on its disk"
+    except OSError:
+        return ""
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:

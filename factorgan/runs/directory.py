@@ -12,7 +12,7 @@ import yaml
 
 from factorgan.runs import checkpoint
 from factorgan.runs.compat import upgrade_config
-from factorgan.runs.metrics import flatten, read_metrics
+from factorgan.runs.metrics import DamagedMetrics, flatten, read_metrics
 
 # Keys that may change when a run is resumed (how long / how often, and where it runs).
 RESUMABLE_CHANGES = (
@@ -222,8 +222,12 @@ def on_existing_policy(setting: str, multirun: bool) -> str:
 
 
 def is_finished(run_dir: Path, step: int, max_steps: int, needs_metrics: bool) -> bool:
-    """Trained to ``max_steps`` and, when an evaluation is configured, evaluated."""
-    return step >= max_steps and (not needs_metrics or bool(read_metrics(run_dir).get("metrics")))
+    """Trained to ``max_steps`` and, when an evaluation is configured, evaluated (a
+    damaged metrics.json is not: evaluating again sets it aside)."""
+    try:
+        return step >= max_steps and (not needs_metrics or bool(read_metrics(run_dir).get("metrics")))
+    except DamagedMetrics:
+        return False
 
 
 def plan_run(

@@ -1,14 +1,20 @@
 """A run's results: ``metrics.json`` and the settings TensorBoard's HParams view shows."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from factorgan.runs import checkpoint
 from factorgan.runs.evaluation import result_settings, settings_key
 
 METRICS = "metrics.json"
+LOCK = f".{METRICS}.lock"  # serialises writers of metrics.json (flock)
 HPARAM_KEYS = ("experiment_name", "model.name", "paired", "seed", "name")  # and the experiment's run_tags
 
 FORMAT = 2  # metrics.json layout: 2 keeps every evaluation per checkpoint and settings key
@@ -27,9 +33,9 @@ class EvaluationResult(dict):
 
 def write_metrics_placeholder(run_dir: Path) -> None:
     """``metrics.json`` exists from the start (empty until evaluation writes it)."""
-    path = run_dir / METRICS
-    if not path.exists():
-        path.write_text(json.dumps({}) + "\n")
+    with _locked(run_dir):
+        if not (Path(run_dir) / METRICS).exists():
+            _write(run_dir, {}, "")
 
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:
@@ -59,17 +65,101 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     ``settings_key``, ``metrics``); ``by_checkpoint``: ``{checkpoint: {settings key:
     {step, settings, metrics}}}``, every evaluation; ``during_training``: ``{step:
     {step, settings, metrics}}``, the evaluations during training (never the result).
+    A damaged file (empty, cut off, not JSON, not this layout) raises
+    :class:`DamagedMetrics`; reading never changes it (writers set it aside).
     """
     path = Path(run_dir) / METRICS
-    return upgrade(json.loads(path.read_text())) if path.exists() else {}
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise DamagedMetrics(path, "empty" if not raw.strip() else f"not valid JSON: {err}") from None
+    problem = layout_problem(data)
+    if problem:
+        raise DamagedMetrics(path, problem)
+    return upgrade(data)
 
 
-def _write(run_dir: Path, data: dict[str, Any]) -> Path:
-    path = Path(run_dir) / METRICS
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
+class DamagedMetrics(ValueError):
+    """``metrics.json`` cannot be read: ``path`` and ``reason`` (writers set it aside,
+    :func:`set_aside`; readers say so and go on without it)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} is damaged ({reason})")
+        self.path, self.reason = path, reason
+
+
+def layout_problem(data: Any) -> str | None:
+    """What makes parsed ``metrics.json`` contents unusable (None: nothing)."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__} where an object is expected"
+    for key in ("by_checkpoint", "during_training"):
+        table = data.get(key)
+        if table is not None and not (isinstance(table, dict) and all(isinstance(v, dict) for v in table.values())):
+            return f"{key} is not a mapping of entries"
+    if data.get("metrics") is not None and not isinstance(data["metrics"], dict):
+        return "metrics is not a mapping"
+    return None
+
+
+def set_aside(damaged: DamagedMetrics) -> Path:
+    """Rename a damaged ``metrics.json`` to ``metrics.json.damaged-<time>`` (never
+    overwriting an earlier one) and say so on stderr; the caller holds the lock."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = damaged.path.with_name(f"{METRICS}.damaged-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = damaged.path.with_name(f"{METRICS}.damaged-{stamp}-{n}")
+    os.replace(damaged.path, aside)
+    print(f"warning: {damaged}: set aside as {aside}; a new {METRICS} holds this evaluation "
+          f"(the earlier ones are only in that file)", file=sys.stderr)
+    return aside
+
+
+def _readable(run_dir: Path) -> dict[str, Any]:
+    """:func:`read_metrics` for a writer holding the lock: a damaged file is set aside."""
+    try:
+        return read_metrics(run_dir)
+    except DamagedMetrics as damaged:
+        set_aside(damaged)
+        return {}
+
+
+@contextlib.contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    """Hold the exclusive ``flock`` on ``<run dir>/.metrics.json.lock``: every read-modify-write
+    of ``metrics.json`` (an evaluation, training's own) runs under it, one at a time. The
+    file stays (removing it would let two writers lock different files)."""
+    path = Path(run_dir) / LOCK
+    try:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise checkpoint.unwritable(path, os.strerror(err.errno) if err.errno else str(err),
+                                    intact=f"{METRICS} was not changed.") from err
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as err:  # a file system without locks: write unserialised, but say so
+            print(f"warning: cannot lock {path} ({err}); concurrent evaluations of this run could "
+                  f"overwrite each other's results", file=sys.stderr)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _write(run_dir: Path, data: dict[str, Any], hint: str) -> Path:
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    return checkpoint.write_atomic(Path(run_dir) / METRICS, lambda f: f.write(text.encode()), hint)
+
+
+def evaluate_again(run_dir: Path) -> str:
+    """How to redo a lost evaluation of ``run_dir``: the hint of a failed write."""
+    return f"evaluate again: python -m factorgan.evaluate run={run_dir}"
 
 
 def _entry(metrics: dict[str, float], step: int, settings: dict[str, Any] | None,
@@ -85,10 +175,12 @@ def write_metrics(
     settings: dict[str, Any] | None = None, own: bool | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> bool:
-    """Record an evaluation in ``metrics.json`` (atomically) under its checkpoint and
-    settings key; ``own``: it is the run's own result (the top-level ``step``,
-    ``checkpoint``, ``metrics`` that sweeps and results tables read; default: when
-    ``checkpoint_name`` is ``last.pt``). Other evaluations never replace the run's own.
+    """Record an evaluation in ``metrics.json`` (atomically, under the file's lock, so
+    concurrent evaluations all keep theirs) under its checkpoint and settings key;
+    ``own``: it is the run's own result (the top-level ``step``, ``checkpoint``,
+    ``metrics`` that sweeps and results tables read; default: when ``checkpoint_name``
+    is ``last.pt``). Other evaluations never replace the run's own. A damaged file is set
+    aside (:func:`set_aside`); a failed write raises :class:`RunError` saying why.
 
     Args:
         settings: the evaluator settings (:func:`factorgan.runs.evaluation.result_settings`
@@ -100,34 +192,40 @@ def write_metrics(
         True when this is the run's own result and none was recorded at this step before
         (then TensorBoard gets ``eval/<metric>`` and the HParams view, once per step).
     """
-    data = read_metrics(run_dir) or upgrade({"by_checkpoint": {}})
     recorded = None if settings is None else result_settings(settings)
     key = UNKNOWN if settings is None else settings_key(settings)
     if provenance is None:
         provenance = getattr(metrics, "provenance", None)
     entry = _entry(metrics, step, recorded, provenance)
-    data["by_checkpoint"].setdefault(checkpoint_name, {})[key] = entry
     own = checkpoint_name == checkpoint.LAST if own is None else own
-    first = own and not (data.get("metrics") and data.get("step") == int(step))
-    if own:
-        data.pop("provenance", None)  # an earlier result's: only this entry's may stand
-        data.update(checkpoint=checkpoint_name, settings_key=key, **entry)
-    _write(run_dir, data)
+    with _locked(run_dir):
+        data = _readable(run_dir) or upgrade({"by_checkpoint": {}})
+        data["by_checkpoint"].setdefault(checkpoint_name, {})[key] = entry
+        first = own and not (data.get("metrics") and data.get("step") == int(step))
+        if own:
+            data.pop("provenance", None)  # an earlier result's: only this entry's may stand
+            data.update(checkpoint=checkpoint_name, settings_key=key, **entry)
+        _write(run_dir, data, evaluate_again(run_dir))
     return bool(first)
 
 
 def write_during_training(run_dir: Path, metrics: dict[str, float], step: int, settings: dict[str, Any]) -> Path:
     """Record an evaluation during training under ``during_training`` (for curves; never
-    the run's result)."""
-    data = read_metrics(run_dir) or upgrade({"by_checkpoint": {}})
-    data["during_training"][str(int(step))] = _entry(metrics, step, result_settings(settings),
-                                                     getattr(metrics, "provenance", None))
-    return _write(run_dir, data)
+    the run's result), as :func:`write_metrics` does."""
+    entry = _entry(metrics, step, result_settings(settings), getattr(metrics, "provenance", None))
+    with _locked(run_dir):
+        data = _readable(run_dir) or upgrade({"by_checkpoint": {}})
+        data["during_training"][str(int(step))] = entry
+        return _write(run_dir, data, "continue the run: the same command with resume=true")
 
 
 def own_result(run_dir: Path) -> dict[str, Any] | None:
-    """The run's own result ``{step, checkpoint, settings, settings_key, metrics}``, or None."""
-    data = read_metrics(run_dir)
+    """The run's own result ``{step, checkpoint, settings, settings_key, metrics}``, or
+    None (also when ``metrics.json`` is damaged: its next write sets it aside)."""
+    try:
+        data = read_metrics(run_dir)
+    except DamagedMetrics:
+        return None
     if not data.get("metrics"):
         return None
     return {k: data.get(k) for k in ("step", "checkpoint", "settings", "settings_key", "metrics")}
