@@ -7,6 +7,7 @@ training (an evaluation setting).
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import fields
 from typing import Any, Mapping
@@ -47,6 +48,9 @@ def check_trainer(trainer: Mapping[str, Any]) -> None:
         if key not in known:
             raise ConfigError(f"trainer.{key} is not a trainer setting; the settings are: {', '.join(known)}")
         if known[key].type in ("int", int) and (isinstance(value, bool) or not isinstance(value, int)):
+            if isinstance(value, float) and value.is_integer():  # 1e12: Hydra reads an exponent as a float
+                raise ConfigError(f"trainer.{key}={value:g} is read as a decimal number (Hydra reads 1e6 as "
+                                  f"1000000.0); write its digits: trainer.{key}={int(value)}")
             raise ConfigError(f"trainer.{key}={value!r} must be a whole number")
     for key in ("sample_every", "snapshot_every"):
         if trainer.get(key, 0) < 0:
@@ -65,6 +69,11 @@ def check_device(name: Any) -> None:
         device = torch.device(str(name))
     except RuntimeError:
         raise ConfigError(f"device={name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={name} was asked for but MPS (Apple's GPU) is not available on this machine; "
+                          "use device=cpu (or device=auto)")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device={name!r}: factorgan trains on auto, cpu, cuda, cuda:N or mps")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device={name} was asked for but CUDA is not available on this machine; "
@@ -147,7 +156,10 @@ def check_loss(loss: Mapping[str, Any] | None) -> None:
 
 def check_config(config: Mapping[str, Any]) -> None:
     """All checks on a resolved config (a plain dict, as saved in ``config.yaml``)."""
+    check_missing(config)
     check_paired(config.get("paired"))
+    check_name(config.get("name"))
+    check_optimizer(config.get("optimizer"))
     if not isinstance(config.get("seed"), int) or isinstance(config.get("seed"), bool):
         raise ConfigError(f"seed={config.get('seed')!r} must be a whole number")
     check_trainer(config.get("trainer") or {})
@@ -155,3 +167,107 @@ def check_config(config: Mapping[str, Any]) -> None:
     check_targets(config)
     check_loss(config.get("loss"))
     check_evaluation(config.get("evaluation"))
+
+
+# What to give for a required key a config leaves unset (``???``), by key.
+MISSING_HINTS = {
+    "dataset.path": "the .npz file, e.g. dataset.path=data/example_arrays.npz",
+    "dataset.sizes": "the parts' lengths along dataset.dim, e.g. 'dataset.sizes=[16,16,16]' (K = 3 parts)",
+    "dataset.root": "the folder holding pairs/, A/, B/, e.g. dataset.root=data/example_folders",
+}
+
+
+def missing_keys(node: Any, where: str = "") -> list[str]:
+    """Dotted keys whose value is OmegaConf's ``???`` (required, not set)."""
+    if isinstance(node, Mapping):
+        return [k for key, v in node.items() for k in missing_keys(v, f"{where}.{key}" if where else str(key))]
+    return [where] if node == "???" else []
+
+
+def check_missing(config: Mapping[str, Any]) -> None:
+    """A required key left unset (``experiment=arrays`` without ``dataset.path``): name
+    each such key with what to give, and the expected layout of the data it reads."""
+    keys = missing_keys(config)
+    if not keys:
+        return
+    experiment = config.get("experiment_name") or "this experiment"
+    lines = [f"experiment={experiment} needs {', '.join(keys)}, not set:"]
+    lines += [f"  {key}: {MISSING_HINTS.get(key, f'give it on the command line, {key}=<value>')}" for key in keys]
+    block = config.get(keys[0].split(".")[0])
+    layout = _layout(block.get("_target_")) if isinstance(block, Mapping) else None
+    raise ConfigError("\n".join(lines) + (f"\n{layout}" if layout else "\nSee docs/your_own_data.md."))
+
+
+def _layout(target: Any) -> str | None:
+    """The ``LAYOUT`` text of a data reader's module (the files it expects), if it has one."""
+    if not isinstance(target, str):
+        return None
+    try:
+        layout = getattr(importlib.import_module(target.rsplit(".", 1)[0]), "LAYOUT", None)
+    except ImportError:
+        return None
+    return layout.replace("{root}", "<root>") if isinstance(layout, str) else None
+
+
+def check_name(name: Any) -> None:
+    """``name`` becomes part of the run directory's name: no path separators or ``..``."""
+    if name is None:
+        return
+    text = str(name)
+    if "/" in text or "\\" in text or ".." in text or text.strip() in ("", "."):
+        raise ConfigError(
+            f"name={text!r} must be a plain tag (letters, digits, -, _), without path separators or '..': it "
+            "names the run directory inside outputs/; to put a run elsewhere use hydra.run.dir=<dir>"
+        )
+
+
+def check_optimizer(optimizer: Mapping[str, Any] | None) -> None:
+    """``optimizer.lr`` a number > 0, and the optimiser built once on a dummy parameter
+    (its own checks: betas, eps) so a bad value is a message, not a traceback."""
+    if not optimizer:
+        return
+    lr = optimizer.get("lr")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0):
+        raise ConfigError(f"optimizer.lr={lr!r} must be a number > 0 (the paper's: optimizer.lr=1e-4)")
+    from hydra.utils import instantiate
+
+    try:
+        instantiate(dict(optimizer))([torch.nn.Parameter(torch.zeros(1))])
+    except Exception as raised:
+        cause: BaseException | None = raised
+        while cause is not None and not isinstance(cause, (ValueError, TypeError)):
+            cause = cause.__cause__
+        raise ConfigError(f"optimizer: {cause if cause is not None else raised}") from None
+
+
+def _pool_words(key: str, n: int, part_names: Any) -> str:
+    if key == "paired":
+        return f"{n} pairs (paired={n})"
+    if key == "complete":
+        return f"{n} complete samples"
+    if key == "samples":
+        return f"{n} training samples (each part of each read unpaired)"
+    if key.startswith("part_"):
+        i = int(key[5:])
+        name = f" ({part_names[i]})" if part_names and i < len(part_names) else ""
+        return f"{n} of part {i}{name}"
+    return f"{n} {key}"
+
+
+def check_batch(batch_size: int, data: Any, model: str) -> None:
+    """Refuse, once the data is loaded and before anything trains, a batch larger than
+    every training pool: batches are drawn with replacement, so it only repeats samples
+    at many times the memory and time (``trainer.batch_size=100000`` on PairedMNIST's
+    4,000 digits). A batch larger than a small pool alone is the paper's own practice
+    (25 from 10 pairs) and is kept."""
+    sizes = data.pool_sizes() if hasattr(data, "pool_sizes") else None
+    if not sizes or batch_size <= max(sizes.values()):
+        return
+    largest = max(sizes.values())
+    held = ", ".join(_pool_words(k, v, getattr(data, "part_names", None)) for k, v in sizes.items())
+    reads = " (model={} reads only the pairs)".format(model) if model in ("gan", "gan_big") else ""
+    raise ConfigError(
+        f"trainer.batch_size={batch_size} is larger than all of {data.name}'s training data: {held}{reads}. "
+        "Batches are drawn with replacement, so a batch beyond the data only repeats samples, at the cost of "
+        f"memory and time; the largest batch that works is trainer.batch_size={largest} (the paper's: 25)"
+    )

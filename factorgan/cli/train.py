@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from factorgan.cli.checks import check_config
+from factorgan.cli.checks import check_batch, check_config
 from factorgan.runs import checkpoint, console_log
 from factorgan.runs import directory as runs
 from factorgan.runs.init import initialise
@@ -91,6 +91,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
     ).to(device, memory_format=memory_format)
     check_pairs(cfg.model.name, discriminator.needs_paired and cfg.model.get("steps") is None, data,
                 cfg.model.generator_inputs == "paired")
+    check_batch(int(cfg.trainer.batch_size), data, str(cfg.model.name))  # the data is known now, nothing trained
     for net in discriminator.nets.values():
         compiled(net, compile_nets)
     steps = None  # GAN / FactorGAN's steps
@@ -140,8 +141,11 @@ def train(
     """
     run_dir = Path("outputs") / str(cfg.run_path) if run_dir is None else Path(run_dir)
     # One process per run directory; a start that fails before its first checkpoint
-    # leaves nothing behind (the discard runs while the lock is still held).
-    with RunLock(run_dir), discarded_on_failure(run_dir, str(cfg.run_path)):
+    # leaves nothing behind (the discard runs while the lock is still held). The run's
+    # `threads` applies while it trains (numbers depend on it: a bit-exact resume needs
+    # the same count); the caller's thread count is restored afterwards.
+    with threads.threads_for_run(cfg.get("threads", "auto")), RunLock(run_dir), \
+            discarded_on_failure(run_dir, str(cfg.run_path)):
         checkpoint.remove_temporaries(run_dir)  # a killed process's partial writes (we hold the lock)
         return _train(cfg, run_dir, multirun, overrides)
 
@@ -202,6 +206,11 @@ def _train(cfg: DictConfig, run_dir: Path, multirun: bool, overrides: Sequence[s
     print(f"Run directory: {run_dir}")
     print(f"  data: {trainer.data}")
     print(f"  device: {trainer.device}; watch with: tensorboard --logdir {logdir}")
+    if resume_from is not None and run_evaluation.owed_at_resume(
+            trainer.during_evaluation, trainer.step, (state.get("config") or {}).get("trainer", {}).get("max_steps", 0),
+            run_dir):
+        print(f"Evaluating step {trainer.step}: its evaluation during training was not recorded before the run stopped")
+        trainer.evaluate_during_training()  # the curve's point at the checkpoint's step
     trainer.fit()
     if evaluator is not None and evaluation is not None:
         # The evaluator is any callable (generator, data) -> {metric: value} (config `evaluation`);

@@ -41,6 +41,13 @@ LAYOUT = (
 def _load(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DatasetError(f"dataset.path={path} does not exist.\n{LAYOUT}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        raise DatasetError(f"{path} is a single .npy array, not an .npz archive of named arrays.\n{LAYOUT}")
+    if not head.startswith(b"PK"):  # an .npz is a zip archive
+        raise DatasetError(f"{path} is not an .npz archive (an .npz is a zip file; this one starts with "
+                           f"{head!r}: text or another format).\n{LAYOUT}")
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
@@ -56,6 +63,19 @@ def _check_finite(part: np.ndarray, which: np.ndarray, i: int, path: Path) -> No
             f"{path}: sample {sample} holds NaN or inf in part {i}, which 'observed' marks as observed "
             f"({int(bad.sum())} such samples); fix the values or mark the part unobserved"
         )
+
+
+def _factorisation(dim: int, sizes: object) -> Factorisation:
+    """``dataset.dim`` / ``dataset.sizes`` as a factorisation, or a message naming them."""
+    if isinstance(sizes, (int, float, str)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes):
+        raise DatasetError(f"dataset.sizes={sizes!r} must be a list of the parts' lengths along dataset.dim, "
+                           "one per part, e.g. 'dataset.sizes=[8,8,8]' (K = 3 parts)")
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        why = "names fewer than 2 parts" if len(sizes) < 2 else "holds a part of length 0 or less"
+        raise DatasetError(f"dataset.sizes={sizes} {why}: give each part's length along dataset.dim, at least "
+                           "1 each, for at least 2 parts, e.g. 'dataset.sizes=[8,8,8]'")
+    return Factorisation(dim, sizes)
 
 
 def arrays(
@@ -83,7 +103,17 @@ def arrays(
         if key not in arrays_:
             raise DatasetError(f"{file} has no array {key!r} (it holds {sorted(arrays_)}).\n{LAYOUT}")
     x, observed = arrays_["x"], arrays_["observed"]
-    f = Factorisation(dim, sizes)
+    f = _factorisation(dim, sizes)
+    if np.iscomplexobj(x):
+        raise DatasetError(f"{file}: x holds complex numbers ({x.dtype}); the generators make real values: store "
+                           "the real and imaginary parts as two real features (or parts), e.g. "
+                           "numpy.stack([x.real, x.imag], axis=1)")
+    if x.dtype.kind not in "biuf":
+        raise DatasetError(f"{file}: x must hold numbers, but its values are {x.dtype} "
+                           f"({'text' if x.dtype.kind in 'SU' else 'not numeric'}); convert them to numbers "
+                           "(x.astype(numpy.float32)) before saving")
+    if x.ndim >= 1 and len(x) == 0:
+        raise DatasetError(f"{file}: x has 0 rows: there are no samples to train on (x must be (N, ...), N ≥ 1)")
     if x.ndim < 2:
         raise DatasetError(f"{file}: x must be (N, ...) with one row per sample, got shape {x.shape}")
     try:

@@ -89,6 +89,10 @@ class InMemoryData(TrainingData):
     def device(self) -> torch.device:
         return self.train.device
 
+    def pool_sizes(self) -> dict[str, int]:
+        """How many samples feed what: the pairs, and every sample's parts (read unpaired)."""
+        return {"paired": self.paired, "samples": self.num_train}
+
     def to(self, device: torch.device | str, memory_format: torch.memory_format = torch.preserve_format) -> "InMemoryData":
         """Move the samples to ``device`` (in place; image tensors in ``memory_format``,
         e.g. ``torch.channels_last``); returns self."""

@@ -118,7 +118,10 @@ class FactorisationTree:
 
     def __post_init__(self) -> None:
         if self.root.is_leaf:
-            raise ConfigError("a factorisation tree's root must split the sample into at least 2 children")
+            raise ConfigError(
+                f"model.discriminator.tree={self.describe_node(self.root)} is a single leaf, but the root must split "
+                "the sample into at least 2 children: e.g. [[0, 1], [2, 3]], flat or chain; a leaf may be a "
+                "child ([{leaf: [0, 1]}, 2, 3]). One marginal on the whole sample is a plain GAN: model=gan")
 
     # ---- construction ---------------------------------------------------------------
     @classmethod
@@ -228,11 +231,16 @@ class FactorisationTree:
                 terms.append(q_dependency(f"dep_q{suffix}", parts=parts, groups=groups))
         return terms
 
+    @staticmethod
+    def describe_node(node: Node) -> str:
+        """A leaf as the config writes it: ``3`` or ``{leaf: [0, 1]}``."""
+        return str(node.parts[0]) if len(node.parts) == 1 else f"{{leaf: {list(node.parts)}}}"
+
     def describe(self) -> str:
         """The tree in config form, e.g. ``[[0, 1], 2]``."""
         def show(n: Node) -> str:
             if n.is_leaf:
-                return str(n.parts[0]) if len(n.parts) == 1 else f"{{leaf: {list(n.parts)}}}"
+                return self.describe_node(n)
             return "[" + ", ".join(show(c) for c in n.children) + "]"
         return show(self.root)
 

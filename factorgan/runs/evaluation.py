@@ -146,3 +146,20 @@ def during_training(plan: EvaluationPlan, run_dir: str | Path | None = None) -> 
         return None
     settings = plan.during_settings
     return DuringTraining(build_evaluator(settings, run_dir, where="evaluation.during"), plan.every, settings)
+
+
+def owed_at_resume(during: DuringTraining | None, step: int, saved_max_steps: int, run_dir: str | Path) -> bool:
+    """Whether the evaluation during training due at a resumed checkpoint's ``step`` is
+    missing from ``metrics.json`` (the run was killed between writing the checkpoint and
+    evaluating): due under the schedule the checkpoint was trained with (``saved_max_steps``:
+    not its final step, whose result is the final evaluation) and not under
+    ``during_training``. An unreadable ``metrics.json`` owes nothing here."""
+    if during is None or step <= 0 or not during.due(step, saved_max_steps):
+        return False
+    from factorgan.runs.metrics import read_metrics
+
+    try:
+        done = read_metrics(Path(run_dir)).get("during_training") or {}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
+    return str(step) not in done

@@ -6,8 +6,11 @@ a parallel sweep limits itself to its share: ``jobs x threads <= cores``.
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,11 +23,44 @@ class ThreadsError(ValueError):
     """The ``threads`` setting is neither ``auto`` nor a positive integer."""
 
 
+# Where the cgroup CPU quota is read (a container's or a SLURM job's own cgroup is
+# mounted here); tests point it at a folder of fake files.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_cpu_limit(root: Path | None = None) -> float | None:
+    """The CPUs a cgroup CPU quota allows this process (quota / period, e.g. 1.5), or None
+    without a quota: cgroup v2 ``cpu.max`` (``"150000 100000"``, ``"max 100000"``), else
+    cgroup v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (quota -1: none)."""
+    root = CGROUP_ROOT if root is None else Path(root)
+    try:
+        quota, _, period = (root / "cpu.max").read_text().strip().partition(" ")
+        if quota == "max":
+            return None
+        return int(quota) / int(period or 100000)
+    except (OSError, ValueError):
+        pass
+    for folder in (root / "cpu", root / "cpu,cpuacct", root):
+        try:
+            quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+            period_us = int((folder / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+    return None
+
+
 def available_cores() -> int:
-    """Cores this process may run on (honours taskset and SLURM/cgroup CPU sets)."""
+    """Cores this process may use: its CPU affinity (taskset, SLURM/cgroup CPU sets),
+    capped by a cgroup CPU quota (containers: ``--cpus=1.5`` gives 2)."""
     if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota)))
+    return cores
 
 
 def parallel_jobs(launcher: Mapping[str, Any] | None, cores: int) -> int:
@@ -72,10 +108,60 @@ def limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+_load_warned = False  # the busy-machine note is printed once per process
+
+
+def warn_if_busy(cores: int, threads: int, load: float | None = None) -> str | None:
+    """When the 1-minute load average exceeds the ``cores`` this process may use and it
+    runs more than one thread, say once (per process) that ``threads=1`` is faster: on
+    a busy machine PyTorch's threads wait on each other (docs/performance.md: 500 steps
+    took 16 times longer with 2 threads than with 1). Returns the note printed."""
+    global _load_warned
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # not on this platform
+            return None
+    if _load_warned or threads <= 1 or load <= cores:
+        return None
+    _load_warned = True
+    note = (
+        f"note: the load average is {load:.1f} on the {cores} CPU{'s' if cores > 1 else ''} this process may "
+        f"use: other processes are busy on them, and {threads} threads then wait on each other "
+        "(many times slower, docs/performance.md); threads=1 runs faster on a busy machine"
+    )
+    print(note, flush=True)
+    return note
+
+
+@contextlib.contextmanager
+def threads_for_run(setting: int | str) -> Iterator[int]:
+    """Apply a run's ``threads`` setting while it trains in this process (``factorgan.train(cfg)``,
+    the command line too), then give the process back its thread count and thread
+    variables. ``auto`` keeps what the process has (the command line's share of the
+    machine). Yields the thread count in use."""
+    before = torch.get_num_threads()
+    env = {var: os.environ.get(var) for var in THREAD_ENV_VARS}
+    n = resolve_threads(setting, available_cores(), jobs=1)
+    if n is not None and (n != before or any(os.environ.get(v) != str(n) for v in THREAD_ENV_VARS)):
+        limit_threads(n)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        for var, value in env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def configure_threads(setting: int | str, launcher: Mapping[str, Any] | None) -> int:
     """Resolve ``threads`` for this job under ``launcher`` (None: a single run), apply
     it, and return the thread count in use. Warns when the launcher runs more jobs at
-    once than there are cores."""
+    once than there are cores; a single run under a CPU quota smaller than PyTorch's
+    default uses the quota's cores; notes a busy machine (:func:`warn_if_busy`)."""
     cores = available_cores()
     jobs = parallel_jobs(launcher, cores)
     if jobs > cores:
@@ -85,6 +171,9 @@ def configure_threads(setting: int | str, launcher: Mapping[str, Any] | None) ->
         )
     cpus = None if launcher is None else launcher.get("cpus_per_task")
     threads = resolve_threads(setting, cores, jobs, cpus)
+    if threads is None and not os.environ.get("OMP_NUM_THREADS") and torch.get_num_threads() > cores:
+        threads = cores  # a CPU quota (container) below the cores PyTorch sees
     if threads is not None:
         limit_threads(threads)
+    warn_if_busy(cores, torch.get_num_threads())
     return torch.get_num_threads()

@@ -24,7 +24,11 @@ def resolved(*overrides: str) -> dict:
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 @pytest.mark.parametrize("model", ["factorgan", "gan"])
 def test_every_experiment_config_passes(experiment: str, model: str) -> None:
-    check_config(resolved(f"experiment={experiment}", f"model={model}"))
+    given = REQUIRED.get(experiment, [])  # the users' data experiments need their data named
+    check_config(resolved(f"experiment={experiment}", f"model={model}", *given))
+
+
+REQUIRED = {"arrays": ["dataset.path=d.npz", "dataset.sizes=[8,8,8]"], "image_folders": ["dataset.root=data"]}
 
 
 @pytest.mark.parametrize(
@@ -44,7 +48,15 @@ def test_every_experiment_config_passes(experiment: str, model: str) -> None:
         ("+generator.widht=3", "generator.widht is not a setting of MLPGenerator"),
         ("loss.name=wasserstein", "loss: unknown generator objective 'wasserstein'"),
         ("loss=alpha", None),
-        ("optimizer.lr=abc", None),  # not checked up front: Adam itself refuses it
+        ("optimizer.lr=abc", "optimizer.lr='abc' must be a number > 0"),
+        ("optimizer.lr=-1", "optimizer.lr=-1 must be a number > 0 (the paper's: optimizer.lr=1e-4)"),
+        ("optimizer.betas=[0.5,2]", "optimizer: Invalid beta parameter at index 1: 2"),
+        ("trainer.max_steps=1e12", "trainer.max_steps=1e+12 is read as a decimal number"),
+        ("trainer.max_steps=1e12", "write its digits: trainer.max_steps=1000000000000"),
+        ("device=xla", "device='xla': factorgan trains on auto, cpu, cuda, cuda:N or mps"),
+        ("name=../../x", "name='../../x' must be a plain tag"),
+        ("name=a/b", "without path separators or '..'"),
+        ("name=..", "use hydra.run.dir=<dir>"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(override: str, says: str | None) -> None:
@@ -85,3 +97,57 @@ def test_the_objective_is_checked_with_its_parameters() -> None:
     with pytest.raises(ConfigError, match="loss: alpha must not be 0 or 1"):
         check_config(resolved("loss=alpha", "loss.alpha=1"))
 
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="MPS present")
+def test_mps_without_mps_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"device=mps was asked for but MPS \(Apple's GPU\) is not available"):
+        check_config(resolved("device=mps"))
+
+
+def test_a_plain_name_passes() -> None:
+    check_config(resolved("name=lowlr-2_b"))
+
+
+@pytest.mark.parametrize("overrides, keys, layout", [
+    (["experiment=arrays"], ["dataset.path", "dataset.sizes"], "Expected an .npz file with"),
+    (["experiment=arrays", "dataset.path=d.npz"], ["dataset.sizes"], "observed  (N, K)"),
+    (["experiment=image_folders"], ["dataset.root"], "<root>/pairs/"),
+])
+def test_required_keys_left_unset_name_the_keys_and_the_layout(overrides, keys, layout) -> None:
+    with pytest.raises(ConfigError) as err:
+        check_config(resolved(*overrides))
+    message = str(err.value)
+    experiment = overrides[0].split("=")[1]
+    assert message.startswith(f"experiment={experiment} needs {', '.join(keys)}, not set:")
+    assert all(f"  {key}: " in message for key in keys) and layout in message
+    assert "???" not in message
+
+
+def test_a_batch_larger_than_every_pool_is_refused_saying_what_each_holds(tmp_path) -> None:
+    from factorgan.cli.train import build_trainer
+
+    with pytest.raises(ConfigError) as err:
+        build_trainer(compose_config(*TINY, "trainer.batch_size=100000"), tmp_path / "run")
+    message = str(err.value)
+    assert message.startswith("trainer.batch_size=100000 is larger than all of PairedMNIST")
+    assert "100 pairs (paired=100), 4000 training samples" in message
+    assert "the largest batch that works is trainer.batch_size=4000" in message
+    with pytest.raises(ConfigError, match=r"\(model=gan reads only the pairs\)"):
+        build_trainer(compose_config(*TINY, "model=gan", "trainer.batch_size=5000"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_pooled_data_names_each_part_pool_and_small_pools_are_kept() -> None:
+    from types import SimpleNamespace
+
+    from factorgan.cli.checks import check_batch
+
+    data = SimpleNamespace(name="arrays(d.npz)", part_names=None,
+                           pool_sizes=lambda: {"complete": 20, "paired": 10, "part_0": 40, "part_1": 35})
+    check_batch(25, data, "gan")  # 25 from 10 pairs: the paper's practice, kept
+    check_batch(40, data, "factorgan")
+    with pytest.raises(ConfigError) as err:
+        check_batch(41, data, "factorgan")
+    assert ("20 complete samples, 10 pairs (paired=10), 40 of part 0, 35 of part 1" in str(err.value)
+            and "trainer.batch_size=40 " in str(err.value))

@@ -56,8 +56,9 @@ def test_bad_files_get_clear_messages(tmp_path):
     with pytest.raises(DatasetError, match="(?s)does not exist.*observed"):
         arrays(str(tmp_path / "none.npz"), sizes=[4, 8])
     (tmp_path / "junk.npz").write_text("not a zip")
-    with pytest.raises(DatasetError, match="cannot read .*junk.npz"):
+    with pytest.raises(DatasetError, match="junk.npz is not an .npz archive .*starts with b'not a zi'") as err:
         arrays(str(tmp_path / "junk.npz"), sizes=[4, 8])
+    assert "pickled" not in str(err.value)
     np.savez(tmp_path / "nox.npz", observed=np.ones((3, 2), bool))
     with pytest.raises(DatasetError, match="no array 'x'"):
         arrays(str(tmp_path / "nox.npz"), sizes=[4, 8])
@@ -124,3 +125,35 @@ def test_energy_evaluator_scores_against_the_held_out_samples(tmp_path):
     write(tmp_path / "e.npz")  # no x_test: nothing to score, and it says so
     trainer.data = arrays(str(tmp_path / "e.npz"), sizes=[4, 4, 4])
     assert EnergyEvaluator()(trainer.G, trainer.data) == {}
+
+
+def test_a_single_npy_array_is_named_as_such(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 12), np.float32))
+    (tmp_path / "x.npy").rename(tmp_path / "x.npz")
+    with pytest.raises(DatasetError, match="x.npz is a single .npy array, not an .npz archive"):
+        arrays(str(tmp_path / "x.npz"), sizes=[4, 4, 4])
+
+
+@pytest.mark.parametrize("sizes, says", [
+    (8, "dataset.sizes=8 must be a list of the parts' lengths"),
+    ("8", "dataset.sizes='8' must be a list"),
+    ([4, 0, 8], r"dataset.sizes=\[4, 0, 8\] holds a part of length 0 or less"),
+    ([12], r"dataset.sizes=\[12\] names fewer than 2 parts"),
+])
+def test_sizes_that_are_not_part_lengths_name_the_key(tmp_path, sizes, says):
+    write(tmp_path / "d.npz")
+    with pytest.raises(DatasetError, match=says):
+        arrays(str(tmp_path / "d.npz"), sizes=sizes)
+
+
+def test_empty_text_and_complex_x_are_refused_with_what_to_do(tmp_path):
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0, 12), np.float32), observed=np.zeros((0, 3), bool))
+    with pytest.raises(DatasetError, match="x has 0 rows: there are no samples to train on"):
+        arrays(str(tmp_path / "empty.npz"), sizes=[4, 4, 4])
+    np.savez(tmp_path / "text.npz", x=np.full((5, 12), "a"), observed=np.ones((5, 3), bool))
+    with pytest.raises(DatasetError, match=r"x must hold numbers, but its values are <U1 \(text\)"):
+        arrays(str(tmp_path / "text.npz"), sizes=[4, 4, 4])
+    x, observed = write(tmp_path / "c.npz")
+    np.savez(tmp_path / "c.npz", x=x + 1j, observed=observed)
+    with pytest.raises(DatasetError, match=r"x holds complex numbers \(complex64\).*x.real, x.imag"):
+        arrays(str(tmp_path / "c.npz"), sizes=[4, 4, 4])

@@ -332,3 +332,14 @@ def test_a_tree_trains_on_paired_mnist_quadrants_and_logs_each_node(tree, names,
     assert values and all(math.isfinite(v) and v > 0 for v in values)
     rebuilt = build_trainer(cfg, run_dir / "again")  # the checkpoint's networks are the config's
     rebuilt.D.load_state_dict(checkpoint.load(run_dir / "checkpoints" / checkpoint.LAST)["discriminator"])
+
+
+def test_a_single_leaf_as_the_root_says_what_a_root_must_be():
+    from factorgan.errors import ConfigError
+    from factorgan.method.tree import FactorisationTree
+
+    with pytest.raises(ConfigError) as err:
+        FactorisationTree.from_config({"leaf": [0, 1, 2, 3]}, 4)
+    message = str(err.value)
+    assert message.startswith("model.discriminator.tree={leaf: [0, 1, 2, 3]} is a single leaf")
+    assert "[[0, 1], [2, 3]]" in message and "model=gan" in message
