@@ -91,3 +91,34 @@ def test_training_refuses_bad_evaluation_settings_before_it_trains(tmp_path):
                         capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 2 and "Traceback" not in ok.stderr, ok.stderr
     assert "FID needs more samples than feature dimensions" in ok.stderr and "at least 51" in ok.stderr
+
+
+def test_a_resume_runs_the_evaluation_a_kill_left_owing_at_the_checkpoints_step(tmp_path, monkeypatch, capsys):
+    """Killed between the checkpoint at step 4 and the evaluation due there: the resume
+    evaluates step 4 before training on, so the curve keeps that point."""
+    from factorgan.runs.metrics import read_metrics
+    from factorgan.training.loop import Trainer
+
+    run = [*TINY_EVALUATED, "trainer.max_steps=6", "generator.hidden=16", "discriminator.hidden=16",
+           "evaluation.classifier_epochs=1", "evaluation.num_samples=100", "evaluation.progress=false",
+           "evaluation.every=2", "evaluation.during={num_samples: 60}", f"evaluation.cache_dir={tmp_path / 'cache'}"]
+    evaluate = Trainer.evaluate_during_training
+
+    def killed_at_step_4(self):
+        if self.step == 4:
+            raise SystemExit("killed")  # after last.pt at step 4 was written
+        return evaluate(self)
+
+    monkeypatch.setattr(Trainer, "evaluate_during_training", killed_at_step_4)
+    with pytest.raises(SystemExit):
+        train(compose_config(*run), tmp_path / "run")
+    assert sorted(read_metrics(tmp_path / "run")["during_training"]) == ["2"]
+    monkeypatch.setattr(Trainer, "evaluate_during_training", evaluate)
+    capsys.readouterr()
+    train(compose_config(*run, "resume=true"), tmp_path / "run")
+    out = capsys.readouterr().out
+    assert "Resuming" in out and "Evaluating step 4: its evaluation during training was not recorded" in out
+    assert sorted(read_metrics(tmp_path / "run")["during_training"], key=int) == ["2", "4"]
+    # nothing owed: a resume of a run whose evaluations are all there evaluates nothing extra
+    train(compose_config(*run, "trainer.max_steps=8", "resume=true"), tmp_path / "run")
+    assert "Evaluating step" not in capsys.readouterr().out

@@ -56,3 +56,72 @@ def test_configure_threads_applies_the_share_to_torch_and_child_processes(keep_t
     assert "warning" not in capsys.readouterr().out
     assert threads.configure_threads("auto", {"n_jobs": 6}) == 1
     assert "hydra.launcher.n_jobs=4 or fewer" in capsys.readouterr().out
+
+
+def fake_cgroup(root, **files):
+    for name, text in files.items():
+        path = root / name.replace("__", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+@pytest.mark.parametrize("files, cpus", [
+    ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2: --cpus=1.5
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu__cpu.cfs_quota_us": "50000\n", "cpu__cpu.cfs_period_us": "100000\n"}, 0.5),  # cgroup v1
+    ({"cpu__cpu.cfs_quota_us": "-1\n", "cpu__cpu.cfs_period_us": "100000\n"}, None),
+    ({}, None),
+])
+def test_the_cgroup_cpu_quota_is_read_from_v2_and_v1_files(tmp_path, files, cpus):
+    assert threads.cgroup_cpu_limit(fake_cgroup(tmp_path, **files)) == cpus
+
+
+def test_available_cores_honour_a_cpu_quota_below_the_affinity(tmp_path, monkeypatch):
+    monkeypatch.setattr(threads, "CGROUP_ROOT", fake_cgroup(tmp_path, **{"cpu.max": "100000 100000"}))
+    assert threads.available_cores() == 1
+    (tmp_path / "cpu.max").write_text("10000000 100000")  # 100 CPUs: the affinity decides
+    assert threads.available_cores() == len(os.sched_getaffinity(0))
+
+
+def test_a_single_run_under_a_quota_uses_the_quotas_cores(keep_threads, monkeypatch, tmp_path):
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    torch.set_num_threads(2)
+    monkeypatch.setattr(threads, "CGROUP_ROOT", fake_cgroup(tmp_path, **{"cpu.max": "100000 100000"}))
+    assert threads.configure_threads("auto", None) == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+
+
+def test_a_busy_machine_is_noted_once_with_the_advice(monkeypatch, capsys):
+    monkeypatch.setattr(threads, "_load_warned", False)
+    assert threads.warn_if_busy(cores=2, threads=1, load=7.5) is None  # one thread: nothing to advise
+    assert threads.warn_if_busy(cores=2, threads=2, load=1.5) is None  # a quiet machine
+    note = threads.warn_if_busy(cores=2, threads=2, load=7.5)
+    assert note is not None and note.startswith("note: the load average is 7.5 on the 2 CPUs this process may use")
+    assert "threads=1 runs faster on a busy machine" in note and note in capsys.readouterr().out
+    assert threads.warn_if_busy(cores=2, threads=2, load=9.0) is None  # once per process
+
+
+def test_configure_threads_notes_a_busy_machine(keep_threads, monkeypatch, capsys):
+    monkeypatch.setattr(threads, "_load_warned", False)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (8.0, 8.0, 8.0))
+    threads.configure_threads(2, None)
+    assert "note: the load average is 8.0 on the 2 CPUs" in capsys.readouterr().out
+
+
+def test_train_applies_threads_and_gives_the_caller_its_count_back(keep_threads, monkeypatch, tmp_path):
+    """factorgan.train(cfg) trains with the run's threads (a resume is bit-exact only with
+    the same count), then restores the caller's thread count and variables."""
+    import factorgan
+    from conftest import TINY, compose_config
+    from factorgan.training.loop import Trainer
+
+    torch.set_num_threads(2)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    seen = []
+    monkeypatch.setattr(Trainer, "fit", lambda self: seen.append((torch.get_num_threads(), os.environ["OMP_NUM_THREADS"])))
+    factorgan.train(compose_config(*TINY, "model=gan", "paired=10", "threads=1"), tmp_path / "run")
+    assert seen == [(1, "1")]
+    assert torch.get_num_threads() == 2 and os.environ["OMP_NUM_THREADS"] == "2"
+    factorgan.train(compose_config(*TINY, "model=gan", "paired=10", "name=auto"), tmp_path / "auto")
+    assert seen[1] == (2, "2")  # threads=auto keeps the caller's count
