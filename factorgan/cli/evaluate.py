@@ -79,9 +79,10 @@ def main(argv: list[str]) -> dict[str, float]:
     recorded = run_metrics.own_result(trainer.run_dir)
     own = is_own_result(ckpt, trainer.step, max_steps, plan.key, run_plan.key, configured,
                         None if recorded is None else recorded["settings_key"])
-    trainer.record_metrics(metrics, ckpt, plan.settings, own)
+    # the numbers first: a write that fails (a full disk) does not lose them
     print(f"{args['run']} ({ckpt}, step {trainer.step}): "
-          + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+          + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()), flush=True)
+    trainer.record_metrics(metrics, ckpt, plan.settings, own)
     if not own:
         print(f"  not the run's result ({why_not_own(plan, run_plan, ckpt, trainer.step, max_steps)}): "
               f"kept beside it in metrics.json under by_checkpoint.{ckpt}.{plan.key}")

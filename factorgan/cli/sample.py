@@ -26,12 +26,17 @@ from factorgan.samples.generate import DEFAULT_SEED, draw_samples
 
 def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, **meta: object) -> Path:
     """``samples`` (N, C, H, W) -> ``path`` (key ``samples``) and a grid preview ``path.png``
-    (``groups``: the parts' channel counts, shown side by side; see :func:`displayable`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, samples=samples.numpy().astype(np.float32), **meta)
-    tmp.replace(path)
-    save_png(image_grid(displayable(samples[:64], groups), nrow=8, padding=2, pad_value=0.5), path.with_suffix(".png"))
+    (``groups``: the parts' channel counts, shown side by side; see :func:`displayable`).
+
+    Each file is written whole or not at all (:func:`~factorgan.runs.checkpoint.write_atomic`):
+    a full disk is a :class:`RunError` saying so, and leaves no partial file."""
+    again = "run the same command again (add overwrite=true)"
+    array = samples.numpy().astype(np.float32)
+    checkpoint.write_atomic(path, lambda f: np.savez_compressed(f, samples=array, **meta), again)
+    grid = image_grid(displayable(samples[:64], groups), nrow=8, padding=2, pad_value=0.5)
+    checkpoint.write_atomic(path.with_suffix(".png"), lambda f: save_png(grid, f),
+                            f"write the preview again: {again}",
+                            intact=f"The samples are in {path}; no partial preview was left.")
     return path
 
 

@@ -33,8 +33,11 @@ def find_runs(root: Path) -> list[Path]:
 def _trained(run_dir: Path) -> bool:
     """A run with a checkpoint or metrics; a start that never reached its first
     checkpoint has no results: left out of the table, and said so on stderr."""
-    if runs.has_checkpoint(run_dir) or run_metrics.read_metrics(run_dir).get("metrics"):
-        return True
+    try:
+        if runs.has_checkpoint(run_dir) or run_metrics.read_metrics(run_dir).get("metrics"):
+            return True
+    except run_metrics.DamagedMetrics:
+        return True  # run_row says why it is left out
     print(f"note: left out {run_dir}: no checkpoint (a start that failed or is still starting)",
           file=sys.stderr)
     return False
@@ -69,12 +72,31 @@ def last_scalars(run_dir: Path, tags: Sequence[str]) -> dict[str, float]:
     return {tag: float(events.Scalars(tag)[-1].value) for tag in tags if tag in present}
 
 
-def run_row(run_dir: Path, root: Path, scalars: Sequence[str] = ()) -> dict[str, Any]:
+# The settings a row cannot go without (a cut-off config.yaml and no checkpoint to read
+# them from: the run is left out rather than tabulated with blanks).
+REQUIRED = ("experiment_name", "model.name", "paired", "seed")
+
+
+def run_row(run_dir: Path, root: Path, scalars: Sequence[str] = ()) -> dict[str, Any] | None:
     """One run: its identifying settings, the step its metrics were taken at (or its
     checkpoint's step if not evaluated yet), every metric of ``metrics.json``, and the
-    last value of the TensorBoard ``scalars`` asked for."""
-    config = runs.read_config(run_dir)  # a damaged config.yaml: the checkpoint's copy
-    written = run_metrics.read_metrics(run_dir)
+    last value of the TensorBoard ``scalars`` asked for. None, said on stderr, for a run
+    whose metrics.json is damaged or whose settings cannot be read (nothing is changed:
+    the run's next evaluation sets a damaged file aside)."""
+    try:
+        config = runs.read_config(run_dir)  # a damaged config.yaml: the checkpoint's copy
+        written = run_metrics.read_metrics(run_dir)
+    except (run_metrics.DamagedMetrics, runs.RunError) as err:
+        again = (f"; evaluating it again sets the file aside (python -m factorgan.evaluate run={run_dir})"
+                 if isinstance(err, run_metrics.DamagedMetrics) else "")
+        print(f"note: left out {run_dir}: {err}{again}", file=sys.stderr)
+        return None
+    flat = run_metrics.flatten(config)
+    lacking = [k for k in REQUIRED if k not in flat]
+    if lacking:
+        print(f"note: left out {run_dir}: its config.yaml lacks {', '.join(lacking)} and it has no "
+              f"checkpoint holding the config", file=sys.stderr)
+        return None
     metrics = written.get("metrics", {})
     steps = written.get("step") if metrics else checkpoint_step(run_dir)
     row: dict[str, Any] = {
@@ -105,7 +127,7 @@ def collect(root: str | Path, scalars: Sequence[str] = ()) -> pd.DataFrame:
     none yet; plus the last value of each TensorBoard tag in ``scalars``), then ``run_dir``
     (relative to ``root``)."""
     root = Path(root)
-    rows = [run_row(d, root, scalars) for d in find_runs(root)]
+    rows = [row for row in (run_row(d, root, scalars) for d in find_runs(root)) if row is not None]
     tags = sorted({k for r in rows for k in r if k.startswith(TAG)})
     rows = [{(k[len(TAG):] if k.startswith(TAG) else k): v for k, v in r.items()} for r in rows]
     tags = [k[len(TAG):] for k in tags]

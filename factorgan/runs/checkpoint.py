@@ -26,22 +26,22 @@ def save_atomic(obj: Any, path: str | Path, hint: str = "") -> None:
 
 
 def write_atomic(path: str | Path, write: Callable[[BinaryIO], Any], hint: str = "",
-                 suffix: str | None = None) -> Path:
+                 suffix: str | None = None, intact: str | None = None) -> Path:
     """``write(f)`` to a temporary file of a unique name in ``path``'s directory, fsync,
     then rename it to ``path``.
 
     A crash mid-write leaves the previous file intact: the rename is atomic. A write that
     fails (disk full, quota, file size limit) removes the temporary file and raises
     :class:`~factorgan.runs.directory.RunError` saying which file and why, the free space,
-    what is intact (then ``hint``: how to go on). ``suffix``: the temporary file's
-    (default :data:`TEMPORARY`).
+    what is intact (``intact``; default: the previous file), then ``hint``: how to go on.
+    ``suffix``: the temporary file's (default :data:`TEMPORARY`).
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or TEMPORARY, dir=path.parent)
     except OSError as raised:  # not even an empty file fits (no inodes left, read-only)
-        raise unwritable(path, write_failure(raised) or str(raised), hint) from raised
+        raise unwritable(path, write_failure(raised) or str(raised), hint, intact) from raised
     try:
         # mkstemp makes the file private (0600); the run's files get the usual permissions,
         # so others on a shared machine can read it as they read the rest of the run.
@@ -57,7 +57,7 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], Any], hint: str =
         reason = write_failure(raised)
         if reason is None:
             raise
-        raise unwritable(path, reason, hint) from raised
+        raise unwritable(path, reason, hint, intact) from raised
     return path
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import yaml
 from factorgan.runs import checkpoint
 from factorgan.runs.compat import upgrade_config
 from factorgan.runs.metrics import DamagedMetrics, flatten, read_metrics
+from factorgan.runs.run_config import CONFIG, read_config, write_config  # noqa: F401 (the run's files, here as before)
 
 # Keys that may change when a run is resumed (how long / how often, and where it runs).
 RESUMABLE_CHANGES = (
@@ -46,7 +46,6 @@ RECORDED_ON_RESUME = (
     "trainer.snapshot_every",
     "evaluation",
 )
-CONFIG = "config.yaml"
 RESUMES = "resumes.yaml"
 
 
@@ -325,44 +324,6 @@ def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
-
-
-def write_config(run_dir: Path, config: dict[str, Any]) -> Path:
-    """Write the run's ``config.yaml`` (atomically), saying so when it replaces a damaged one."""
-    path = Path(run_dir) / CONFIG
-    if path.exists() and not isinstance(_parse(path), dict):
-        print(f"note: {path} was damaged; rewritten from the run's checkpoint", file=sys.stderr)
-    _write_text(path, yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def _parse(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        return err
-
-
-def read_config(run_dir: Path, checkpoint_name: str = checkpoint.LAST) -> dict[str, Any]:
-    """A run's config (today's form): its ``config.yaml``, or, when that is damaged or
-    missing, the copy every checkpoint holds (``checkpoint_name``, else ``last.pt``),
-    saying so on stderr. Raises :class:`RunError` when neither can be read."""
-    path = Path(run_dir) / CONFIG
-    parsed = _parse(path) if path.exists() else None
-    if isinstance(parsed, dict):
-        return upgrade_config(parsed)
-    problem = (f"{path} is damaged ({str(parsed).splitlines()[0]})" if isinstance(parsed, Exception)
-               else f"{path} is damaged (not a mapping of settings)" if path.exists()
-               else f"{run_dir} has no {CONFIG}")
-    ckpt = checkpoint.find(run_dir, checkpoint_name) or checkpoint.find(run_dir)
-    if ckpt is None:
-        raise RunError(f"{problem}, and the run has no checkpoint holding its config: it cannot be rebuilt")
-    config = checkpoint.load(ckpt).get("config")
-    if not isinstance(config, dict) or not config:
-        raise RunError(f"{problem}, and {ckpt} holds no config")
-    print(f"warning: {problem}; using the config saved in {ckpt} instead (resume=true rewrites "
-          f"{CONFIG} from it)", file=sys.stderr)
-    return upgrade_config(config)
 
 
 # ---- a start that failed before its first checkpoint leaves nothing behind ----

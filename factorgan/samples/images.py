@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 import torch
@@ -202,14 +202,15 @@ def displayable(images: Tensor, groups: Sequence[int] | None = None) -> Tensor:
     return torch.cat(images.split(group, dim=1), dim=3)
 
 
-def save_png(image: Tensor, path: str | Path) -> Path:
-    """Save ``image`` ``(C, H, W)`` in [0, 1] (C = 1 grey or 3 RGB) as an 8-bit PNG."""
+def save_png(image: Tensor, path: str | Path | BinaryIO) -> Path | BinaryIO:
+    """Save ``image`` ``(C, H, W)`` in [0, 1] (C = 1 grey or 3 RGB) as an 8-bit PNG (to a
+    path, or to an open binary file)."""
     from PIL import Image
 
     if image.dim() != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"save_png needs a (1|3, H, W) image, got shape {tuple(image.shape)}")
     pixels = image.detach().float().clamp(0, 1).mul(255).add_(0.5).to(torch.uint8).cpu()
     array = pixels.permute(1, 2, 0).numpy()
-    path = Path(path)
-    Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else np.ascontiguousarray(array)).save(path)
-    return path
+    target = path if hasattr(path, "write") else Path(path)  # type: ignore[arg-type]
+    Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else np.ascontiguousarray(array)).save(target, format="PNG")
+    return target

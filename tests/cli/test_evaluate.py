@@ -157,3 +157,60 @@ def test_a_truncated_checkpoint_is_named_with_the_snapshots_to_use(run, tmp_path
     assert exit_.value.code == 2 and "Traceback" not in err
     assert f"cannot read checkpoint {last}: the file is damaged or incomplete" in err
     assert "Snapshots of this run: step_0000002.pt, step_0000004.pt" in err and "cp " in err
+
+
+def copy_of(run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run, tmp_path / "run"))
+
+
+def test_a_cut_off_config_yaml_is_noticed_and_the_checkpoints_config_used(run, tmp_path, capsys):
+    copy = copy_of(run, tmp_path)
+    config = copy / "config.yaml"
+    config.write_text(config.read_text()[:300])  # still valid YAML, most keys missing
+    capsys.readouterr()
+    metrics = evaluate.main([f"run={copy}", "device=cpu"])
+    err = capsys.readouterr().err
+    assert f"warning: {config} does not match the run's checkpoint (" in err and "keys missing (" in err
+    assert f"using the config saved in {copy / 'checkpoints' / 'last.pt'} instead" in err
+    assert metrics == pytest.approx(read(run)["metrics"], rel=1e-6) and read(copy)["metrics"] == metrics
+    # a config.yaml that agrees with the checkpoint is read without a word
+    evaluate.main([f"run={run}", "device=cpu"])
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [b"", b'{"format": 2, "step"', b"\x89PNG\x00\xff", b"[1, 2]"],
+                         ids=["empty", "cut off", "random bytes", "a list"])
+def test_a_damaged_metrics_json_is_set_aside_and_the_new_numbers_kept(run, tmp_path, capsys, content):
+    copy = copy_of(run, tmp_path)
+    (copy / "metrics.json").write_bytes(content)
+    metrics = evaluate.main([f"run={copy}", "device=cpu"])
+    assert read(copy)["metrics"] == metrics and read(copy)["step"] == 4  # the run's result again
+    (aside,) = copy.glob("metrics.json.damaged-*")
+    assert aside.read_bytes() == content
+    err = capsys.readouterr().err
+    assert f"{copy / 'metrics.json'} is damaged (" in err and f"set aside as {aside}" in err
+
+
+def test_a_full_disk_at_the_metrics_write_says_so_and_keeps_the_numbers_on_screen(run, tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    copy = copy_of(run, tmp_path)
+    before = (copy / "metrics.json").read_bytes()
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(SystemExit) as exit_:
+        main_guard(evaluate.main, [f"run={copy}", "evaluation.num_samples=60"])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert f"error: could not write {copy / 'metrics.json'}: No space left on device; " in err
+    assert "MiB free on its disk. The previous metrics.json is intact" in err
+    assert f"evaluate again: python -m factorgan.evaluate run={copy}" in err
+    assert "fid=" in out  # this evaluation's numbers were printed before the write
+    assert (copy / "metrics.json").read_bytes() == before
+    assert not [p.name for p in copy.iterdir() if "tmp" in p.name]

@@ -191,6 +191,41 @@ def test_a_folder_without_runs_is_a_clear_error(tmp_path, capsys):
     assert "no runs under" in capsys.readouterr().err and not (tmp_path / "elsewhere").exists()
 
 
+DAMAGED_METRICS = {"empty": b"", "cut off": b'{"format": 2, "step": 20, "metr', "random": bytes(range(256)),
+                   "a list": b"[1, 2]"}
+
+
+def test_damaged_run_files_leave_out_that_run_only_and_change_nothing(tmp_path, capsys):
+    good = make_run(tmp_path, "paired_mnist", "gan", 10, 0.9, 0, {"fid": 5.0})
+    damaged = {}
+    for seed, (what, content) in enumerate(DAMAGED_METRICS.items(), start=1):
+        run_dir = make_run(tmp_path, "paired_mnist", "gan", 10, 0.9, seed, {"fid": 6.0})
+        (run_dir / "metrics.json").write_bytes(content)
+        damaged[run_dir] = content
+    # config.yaml cut off: valid YAML without paired, seed, run_tags: the checkpoint's copy is used
+    cut = make_run(tmp_path, "paired_mnist", "factorgan", 100, 0.1, 7, {"fid": 4.0})
+    (cut / "config.yaml").write_text((cut / "config.yaml").read_text()[:40])
+    # ... and one without a checkpoint to take it from: left out, not a row of blanks
+    bare = make_run(tmp_path, "paired_mnist", "factorgan", 100, 0.1, 8, {"fid": 3.0})
+    (bare / "config.yaml").write_text((bare / "config.yaml").read_text()[:40])
+    (checkpoint.checkpoint_dir(bare) / checkpoint.LAST).unlink()
+    assert main([str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "results" / "results.csv")
+    rows = {r["run_dir"]: r for r in table.to_dict("records")}
+    assert set(rows) == {str(good.relative_to(tmp_path)), str(cut.relative_to(tmp_path))}
+    assert (rows[str(cut.relative_to(tmp_path))]["experiment"], rows[str(cut.relative_to(tmp_path))]["paired"],
+            rows[str(cut.relative_to(tmp_path))]["lam"], rows[str(cut.relative_to(tmp_path))]["seed"],
+            rows[str(cut.relative_to(tmp_path))]["fid"]) == ("paired_mnist", 100, 0.1, 7, 4.0)
+    err = capsys.readouterr().err
+    for run_dir, content in damaged.items():
+        assert f"note: left out {run_dir}: {run_dir / 'metrics.json'} is damaged (" in err
+        assert (run_dir / "metrics.json").read_bytes() == content  # reading renames nothing
+    assert not list(tmp_path.rglob("metrics.json.damaged-*"))
+    assert f"warning: {cut / 'config.yaml'} does not match the run's checkpoint (cut off mid-line; " in err
+    assert "keys missing (" in err and f"using the config saved in {checkpoint.checkpoint_dir(cut) / 'last.pt'}" in err
+    assert f"note: left out {bare}: its config.yaml lacks" in err
+
+
 @pytest.mark.parametrize("experiment,dataset", [("cityscapes_pairs", "cityscapes"), ("edges2shoes", "edges2shoes")])
 def test_image_pair_ls_reference_is_the_mean_of_the_papers_runs(experiment, dataset):
     from factorgan.results.reference import reference_for

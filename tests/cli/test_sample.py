@@ -102,3 +102,41 @@ def test_a_damaged_config_yaml_falls_back_to_the_checkpoints_config(run, tmp_pat
         main_guard(sample.main, [f"run={copy}", f"out={tmp_path / 'c.npz'}"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and f"cannot read checkpoint {last}" in err and "Traceback" not in err
+
+
+def test_a_cut_off_config_yaml_is_noticed(run, tmp_path, capsys):
+    import shutil
+
+    copy = Path(shutil.copytree(run, tmp_path / "run"))
+    (copy / "config.yaml").write_text((copy / "config.yaml").read_text()[:300])  # valid YAML, keys missing
+    capsys.readouterr()
+    a = load(sample.main([f"run={copy}", "n=4", f"out={tmp_path / 'a.npz'}"]))
+    err = capsys.readouterr().err
+    assert f"{copy / 'config.yaml'} does not match the run's checkpoint (" in err and "keys missing" in err
+    np.testing.assert_array_equal(a, load(sample.main([f"run={run}", "n=4", f"out={tmp_path / 'b.npz'}"])))
+
+
+@pytest.mark.parametrize("which", ["npz", "png"])
+def test_a_full_disk_leaves_no_partial_file_and_says_so(run, tmp_path, capsys, monkeypatch, which):
+    import errno
+    import os
+
+    out = tmp_path / "s.npz"
+    real_fsync, calls = os.fsync, []
+
+    def disk_full_at(fd):  # the npz is the first file written, its preview the second
+        calls.append(fd)
+        if len(calls) == (1 if which == "npz" else 2):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", disk_full_at)
+    with pytest.raises(SystemExit) as exit_:
+        main_guard(sample.main, [f"run={run}", "n=8", f"out={out}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    target = out if which == "npz" else out.with_suffix(".png")
+    assert f"error: could not write {target}: No space left on device; " in err and "MiB free on its disk" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if which == "npz" else ["s.npz"])
+    if which == "png":
+        assert "The samples are in" in err and load(out).shape == (8, 1, 56, 28)
