@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from factorgan.runs import checkpoint
 from factorgan.runs.directory import RunError
 
 LOCK = ".lock"
@@ -46,7 +47,9 @@ class RunLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self) -> RunLock:
+    def acquire(self, record: bool = True) -> RunLock:
+        """Take the lock; ``record``: write this process into the file (a full disk is a
+        :class:`RunError` saying so, and leaves no lock file behind)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -73,11 +76,25 @@ class RunLock:
             if same:
                 break
             os.close(fd)
-        started = time.strftime("%Y-%m-%d %H:%M:%S")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode(), 0)
         self._fd = fd
+        if record:
+            self._record()
         return self
+
+    def _record(self) -> None:
+        """Write who holds the lock into the file; a write that fails (a full disk)
+        releases the lock, removes the file and raises :class:`RunError` saying so."""
+        assert self._fd is not None
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode(), 0)
+        except OSError as err:
+            self.release()
+            raise checkpoint.unwritable(
+                self.path, os.strerror(err.errno) if err.errno else str(err),
+                "run the same command again",
+                intact="Nothing was trained or written; the lock file was removed.") from err
 
     def release(self) -> None:
         """Remove the lock file and release the lock (removing first, while still held,
@@ -105,7 +122,7 @@ def discard_unless_in_use(run_dir: str | Path, before: set[str], run_path: str |
         return False
     lock = RunLock(run_dir)
     try:
-        lock.acquire()
+        lock.acquire(record=False)  # held for a moment: nothing to write (the disk may be full)
     except RunError:
         return False
     try:

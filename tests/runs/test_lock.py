@@ -73,3 +73,25 @@ def test_train_refuses_a_directory_in_use_and_leaves_it_alone(tmp_path):
     train(compose_config(*TINY, "trainer.sample_every=0", "generator.hidden=8", "discriminator.hidden=8"), run_dir)
     assert checkpoint.load(run_dir / "checkpoints" / "last.pt")["step"] == 4
     assert not (run_dir / LOCK).exists()
+
+
+def test_a_full_disk_at_a_fresh_start_leaves_no_lock_file_or_run_directory(tmp_path):
+    """The pid write of the lock fails (ENOSPC): a message with the free space, exit 2, no
+    traceback, and neither the lock file nor the run directory Hydra made are left."""
+    run_dir = tmp_path / "outputs" / "run"
+    script = textwrap.dedent("""
+        import errno, os, sys
+        def disk_full(fd, data, offset):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os.pwrite = disk_full
+        from factorgan.cli.train import main
+        sys.argv = ["factorgan.train", *sys.argv[1:]]
+        main()
+    """)
+    done = subprocess.run([sys.executable, "-c", script, *TINY, f"hydra.run.dir={run_dir}"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"error: could not write {run_dir / LOCK}: No space left on device; " in done.stderr
+    assert "MiB free on its disk. Nothing was trained or written; the lock file was removed." in done.stderr
+    assert done.stderr.rstrip().endswith("then run the same command again.")
+    assert not run_dir.exists() and (tmp_path / "outputs").is_dir()
