@@ -21,6 +21,7 @@ from factorgan.method.losses import Objective
 from factorgan.runs import checkpoint
 from factorgan.runs import metrics as run_metrics
 from factorgan.runs.evaluation import DuringTraining
+from factorgan.runs.events import RunWriter
 from factorgan.runs import signals
 from factorgan.runs.scalars import NonFiniteLossError, ScalarLog, check_finite
 from factorgan.samples.grids import SampleWriter
@@ -148,7 +149,8 @@ class Trainer:
     @property
     def writer(self) -> SummaryWriter:
         if self._writer is None:
-            self._writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self._purge_step)
+            # a failed write (a full disk) stops the run with a message, not a traceback
+            self._writer = RunWriter(self.run_dir / "tb", purge_step=self._purge_step)  # type: ignore[assignment]
         return self._writer
 
     def fit(self) -> None:
