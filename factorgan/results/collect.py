@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from factorgan.results.arms import note_untrained_arms
 from factorgan.runs import checkpoint
 
 from factorgan.runs import directory as runs
@@ -127,7 +128,9 @@ def collect(root: str | Path, scalars: Sequence[str] = ()) -> pd.DataFrame:
     none yet; plus the last value of each TensorBoard tag in ``scalars``), then ``run_dir``
     (relative to ``root``)."""
     root = Path(root)
-    rows = [row for row in (run_row(d, root, scalars) for d in find_runs(root)) if row is not None]
+    found = find_runs(root)
+    note_untrained_arms(root, len(found))  # arms whose start failed leave no directory
+    rows = [row for row in (run_row(d, root, scalars) for d in found) if row is not None]
     tags = sorted({k for r in rows for k in r if k.startswith(TAG)})
     rows = [{(k[len(TAG):] if k.startswith(TAG) else k): v for k, v in r.items()} for r in rows]
     tags = [k[len(TAG):] for k in tags]
