@@ -82,12 +82,16 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
         return compiled(net.to(device, memory_format=memory_format), compile_nets)
 
     generator = make_generator(out_shape=data.output_shape, cond_shape=data.input_shape)
+    # Remedies for few pairs (augment=..., penalty=...): given to the builder only when set
+    # (a builder from before them still builds runs without them).
+    remedies = {key: instantiate(cfg[key]) for key in ("augment", "penalty") if cfg.get(key) is not None}
     discriminator = instantiate(
         cfg.model.discriminator,
         make_net=instantiate(cfg.discriminator),
         sample_shape=data.sample_shape,
         factorisation=data.factorisation,
         input_parts=data.input_parts,
+        **remedies,
     ).to(device, memory_format=memory_format)
     check_pairs(cfg.model.name, discriminator.needs_paired and cfg.model.get("steps") is None, data,
                 cfg.model.generator_inputs == "paired")

@@ -22,8 +22,10 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from factorgan.method.augment import Augment
 from factorgan.method.factorisation import Parts
 from factorgan.method.losses import discriminator_bce_and_accuracy
+from factorgan.method.penalties import R1Penalty
 from factorgan.method.terms import GENERATED, PAIRED, PART, Batch, Term, combine, input_shape
 from factorgan.nets.spectral_norm import apply_spectral_norm
 
@@ -48,6 +50,13 @@ class RealBatch:
 class TermLoss:
     loss: Tensor  # 0-dim BCE loss
     accuracy: Tensor  # 0-dim fraction of correct real/fake decisions
+    r_t: Tensor | None = None  # 0-dim mean sign of the real rows' logits (ADA's overfitting signal)
+    penalty: Tensor | None = None  # 0-dim gradient penalty (R1) added to the loss, if any
+
+    @property
+    def total(self) -> Tensor:
+        """What the discriminator step minimises for this term: BCE plus any penalty."""
+        return self.loss if self.penalty is None else self.loss + self.penalty
 
 
 def real_fake(real: Tensor, fake: Tensor) -> Tensor:
@@ -69,6 +78,9 @@ class CombinedDiscriminator(nn.Module):
         spectral_norm: spectral-normalise every ``nn.Linear`` / ``nn.Conv2d`` of ``nets``.
         stack_same_shape: hold networks of one stackable architecture (a class with a
             ``stack`` method) and input shape as one batched network (same maths).
+        augment: random transforms in front of the terms it selects, in training mode
+            (:mod:`factorgan.method.augment`); its probability p is a buffer of this module.
+        penalty: a gradient penalty on the real rows of the terms it selects (R1).
     """
 
     def __init__(
@@ -79,6 +91,8 @@ class CombinedDiscriminator(nn.Module):
         sample_shape: Sequence[int],
         spectral_norm: bool = True,
         stack_same_shape: bool = False,
+        augment: Augment | None = None,
+        penalty: R1Penalty | None = None,
     ) -> None:
         super().__init__()
         names = [t.name for t in terms]
@@ -101,6 +115,12 @@ class CombinedDiscriminator(nn.Module):
             self.nets[term.name] = normalised[id(net)]
         if stack_same_shape:
             self._stack_same_shape({t.name: self.in_shape(t) for t in terms})
+        k = factorisation.num_parts
+        self.augment = augment  # a submodule when given: p is saved in checkpoints
+        self.augmented = augment.select(terms, k) if augment is not None else ()
+        self.adapts_on = augment.adapts_on(terms, self.augmented) if augment is not None else ()
+        self.penalty = penalty
+        self.penalised = penalty.select(terms, k) if penalty is not None else ()
 
     # ---- what the terms need (fixed by the terms; read every discriminator step) -----
     @property
@@ -132,6 +152,21 @@ class CombinedDiscriminator(nn.Module):
         if len(term.parts) == 1:
             return parts[term.parts[0]]
         return self.factorisation.join_some([parts[i] for i in term.parts], term.parts)
+
+    def augmented_view(self, term: Term, v: Tensor, generator: torch.Generator | None) -> Tensor:
+        """``v``, what ``term`` sees, through the augmentation when the term has one and
+        the module is in training mode (transforms act on each part, never across parts;
+        random draws from ``generator``)."""
+        if self.augment is None or not self.training or term.name not in self.augmented:
+            return v
+        f = self.factorisation
+        which = tuple(range(f.num_parts)) if term.parts is None else term.parts
+        parts = self.augment(f.split_some(v, which), generator)
+        return parts[0] if len(which) == 1 else f.join_some(parts, which)
+
+    def status(self) -> dict[str, Tensor]:
+        """0-dim tensors worth logging beside the losses (the augmentation probability)."""
+        return {} if self.augment is None else {"augment/p": self.augment.p.detach().clone()}
 
     # ---- networks -------------------------------------------------------------------
     def _stack_same_shape(self, in_shapes: dict[str, tuple[int, ...]]) -> None:
@@ -176,14 +211,16 @@ class CombinedDiscriminator(nn.Module):
         return {name: out[name] for name in inputs}
 
     # ---- the combined logit ---------------------------------------------------------
-    def terms(self, x: Tensor) -> dict[str, Tensor]:
-        """Each combined term's logit ``(N,)`` on joint samples ``x`` ``(N, *sample_shape)``."""
+    def terms(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Each combined term's logit ``(N,)`` on joint samples ``x`` ``(N, *sample_shape)``
+        (in training mode through the terms' augmentation, drawn from ``generator``)."""
         parts = self.factorisation.split(x)
-        return self.logits({t.name: self.view(t, x, parts) for t in self.term_list if t.combined})
+        return self.logits({t.name: self.augmented_view(t, self.view(t, x, parts), generator)
+                            for t in self.term_list if t.combined})
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Combined logit ``(N,)`` on joint samples ``x``."""
-        return combine(self.terms(x), self.term_list)
+        return combine(self.terms(x, generator), self.term_list)
 
     def combine(self, logits: Mapping[str, Tensor]) -> Tensor:
         """The combined logit from :meth:`terms`' output."""
@@ -193,7 +230,8 @@ class CombinedDiscriminator(nn.Module):
     def batches(self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
                 ) -> dict[str, tuple[Tensor, Tensor]]:
         """Each term's ``(real, fake)`` rows for one discriminator step, in the terms'
-        order (shuffles draw from ``generator`` in that order)."""
+        order (shuffles, then augmentations in training mode, draw from ``generator`` in
+        that order)."""
         joint = {PAIRED: real.paired, GENERATED: fake}
         split = {k: self.factorisation.split(x) for k, x in joint.items() if x is not None}  # cut once
 
@@ -209,17 +247,27 @@ class CombinedDiscriminator(nn.Module):
                 return self.view(term, x)
             return self.view(term, x, split.get(batch.source))  # observed groups: not pre-cut
 
-        return {t.name: (side(t, t.real), side(t, t.fake)) for t in self.term_list}
+        rows = {t.name: (side(t, t.real), side(t, t.fake)) for t in self.term_list}
+        return {t.name: (self.augmented_view(t, rows[t.name][0], generator),
+                         self.augmented_view(t, rows[t.name][1], generator)) for t in self.term_list}
 
     def real_fake_losses(self, batches: dict[str, tuple[Tensor, Tensor]]) -> dict[str, TermLoss]:
-        """BCE loss and accuracy per term from its ``(real, fake)`` batches: each term's
-        real and fake rows go through its network in one pass (:func:`real_fake`), and
-        stacked terms run together (:meth:`logits`)."""
+        """BCE loss, accuracy, r_t and any penalty per term from its ``(real, fake)``
+        batches: each term's real and fake rows go through its network in one pass
+        (:func:`real_fake`), and stacked terms run together (:meth:`logits`)."""
         inputs = {name: real_fake(r, f) for name, (r, f) in batches.items()}
-        return {
-            name: TermLoss(*discriminator_bce_and_accuracy(logit, batches[name][0].shape[0]))
-            for name, logit in self.logits(inputs).items()
-        }
+        for name in self.penalised:  # the penalty differentiates the logits in the inputs
+            inputs[name] = inputs[name].detach().requires_grad_(True)
+        out: dict[str, TermLoss] = {}
+        for name, logit in self.logits(inputs).items():
+            n = batches[name][0].shape[0]
+            loss, accuracy = discriminator_bce_and_accuracy(logit, n)
+            r_t = torch.sign(logit[:n].detach().float()).mean()
+            penalty = self.penalty(logit[:n], inputs[name], n) if name in self.penalised else None  # type: ignore[misc]
+            out[name] = TermLoss(loss, accuracy, r_t, penalty)
+        if self.augment is not None and self.adapts_on and self.training:
+            self.augment.adapt(torch.stack([out[n].r_t for n in self.adapts_on]).mean())  # type: ignore[misc]
+        return out
 
     def losses(self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None) -> dict[str, TermLoss]:
         """Each term's BCE loss and accuracy for one discriminator step: ``real`` holds

@@ -51,6 +51,15 @@ class Parts(abc.ABC):
     def joined_shape(self, sample_shape: Sequence[int], which: Sequence[int]) -> tuple[int, ...]:
         """Shape of :meth:`join_some` of the parts ``which`` (no batch dim)."""
 
+    def split_some(self, x: Tensor, which: Sequence[int]) -> list[Tensor]:
+        """Inverse of :meth:`join_some`: the parts ``which`` of ``x`` (what a term sees),
+        in that order. One part is itself; all parts in order are :meth:`split`."""
+        if len(which) == 1:
+            return [x]
+        if list(which) == list(range(self.num_parts)):
+            return self.split(x)
+        raise ValueError(f"{self!r} cannot split a view of parts {list(which)}")
+
     def display_groups(self) -> list[int] | None:
         """The parts' channel counts when they are channel groups (shown side by side in
         sample grids), else None."""
@@ -124,6 +133,9 @@ class Factorisation(Parts):
 
     def join_some(self, parts: Sequence[Tensor], which: Sequence[int]) -> Tensor:
         return torch.cat(list(parts), dim=self.dim + 1)
+
+    def split_some(self, x: Tensor, which: Sequence[int]) -> list[Tensor]:
+        return list(torch.split(x, [self.sizes[i] for i in which], dim=self.dim + 1))
 
     def joined_shape(self, sample_shape: Sequence[int], which: Sequence[int]) -> tuple[int, ...]:
         shape = [int(s) for s in sample_shape]

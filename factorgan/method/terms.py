@@ -115,6 +115,39 @@ def joint(name: str = "joint", parts: tuple[int, ...] | None = None) -> Term:
     return Term(name, real=Batch(PAIRED), fake=Batch(GENERATED), parts=parts)
 
 
+# Term selections by name (an augmentation's or a penalty's ``terms``): the terms that
+# see several parts together (D_P, D_Q, inner pairs, the GAN's joint discriminator), or all.
+DEPENDENCY, ALL = "dependency", "all"
+
+
+def sees_several_parts(term: Term, num_parts: int) -> bool:
+    """Whether ``term``'s network sees more than one part of a sample."""
+    return len(term.parts) > 1 if term.parts is not None else num_parts > 1
+
+
+def check_selection(spec: str | Sequence[str], what: str) -> str | tuple[str, ...]:
+    """``spec`` (``dependency``, ``all`` or term names) checked and normalised."""
+    if isinstance(spec, str):
+        if spec not in (DEPENDENCY, ALL):
+            raise ValueError(f"{what}={spec!r}: '{DEPENDENCY}', '{ALL}' or a list of term names")
+        return spec
+    return tuple(str(t) for t in spec)
+
+
+def select_terms(spec: str | Sequence[str], terms: Sequence[Term], num_parts: int, what: str) -> tuple[str, ...]:
+    """The names of the ``terms`` that ``spec`` picks, in the terms' order; a listed name
+    that is no term is an error naming ``what`` (the config key) and the terms."""
+    names = [t.name for t in terms]
+    if spec == ALL:
+        return tuple(names)
+    if spec == DEPENDENCY:
+        return tuple(t.name for t in terms if sees_several_parts(t, num_parts))
+    missing = [n for n in spec if n not in names]
+    if missing:
+        raise ValueError(f"{what} names {missing}, which are not terms of this model: {names}")
+    return tuple(n for n in names if n in spec)
+
+
 def input_shape(term: Term, factorisation: Parts, sample_shape: Sequence[int]) -> tuple[int, ...]:
     """Shape of one input of ``term``'s network, for joint samples of ``sample_shape``."""
     if term.parts is None:

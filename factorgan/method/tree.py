@@ -294,6 +294,12 @@ class MaskedViews(Parts):
                 for i in range(self.num_parts)]
         return self.inner.join(full)
 
+    def split_some(self, x: Tensor, which: Sequence[int]) -> list[Tensor]:
+        if self.joins(which):
+            return self.inner.split_some(x, which)
+        parts = self.inner.split(x)  # the whole sample, the parts outside ``which`` zero
+        return [parts[i] for i in which]
+
     def joined_shape(self, sample_shape: Sequence[int], which: Sequence[int]) -> tuple[int, ...]:
         if self.joins(which):
             return self.inner.joined_shape(sample_shape, which)

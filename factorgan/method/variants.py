@@ -10,7 +10,9 @@ from typing import Any, Callable, Hashable, Mapping, Sequence
 
 from torch import nn
 
+from factorgan.method.augment import Augment
 from factorgan.method.discriminator import CombinedDiscriminator
+from factorgan.method.penalties import R1Penalty
 from factorgan.method.factorisation import Parts
 from factorgan.nets.spectral_norm import apply_spectral_norm
 from factorgan.method.terms import Term, input_shape, joint, marginal, p_dependency, q_dependency
@@ -48,10 +50,13 @@ def build(
     width_mult: int = 1,
     stack_same_shape: bool = False,
     share: Mapping[str, Hashable] | None = None,
+    augment: Augment | None = None,
+    penalty: R1Penalty | None = None,
 ) -> CombinedDiscriminator:
     """A network from ``make_net`` for every term (at its input shape), combined;
     ``share``: term name -> a key, terms with one key share one network (built for the
-    first of them; their input shapes must agree)."""
+    first of them; their input shapes must agree); ``augment`` / ``penalty``: for the
+    terms they select (:class:`CombinedDiscriminator`)."""
     nets: dict[str, nn.Module] = {}
     shared: dict[Hashable, nn.Module] = {}
     for t in terms:
@@ -65,7 +70,8 @@ def build(
         nets[t.name] = apply_spectral_norm(net) if spectral_norm else net
         if key is not None:
             shared[key] = nets[t.name]
-    return CombinedDiscriminator(terms, nets, factorisation, sample_shape, False, stack_same_shape)
+    return CombinedDiscriminator(terms, nets, factorisation, sample_shape, False, stack_same_shape,
+                                 augment=augment, penalty=penalty)
 
 
 def factorised_discriminator(
@@ -79,11 +85,15 @@ def factorised_discriminator(
     width_mult: int = 1,
     stack_same_shape: bool = False,
     see_inputs: bool = True,
+    augment: Augment | None = None,
+    penalty: R1Penalty | None = None,
 ) -> CombinedDiscriminator:
     """FactorGAN's discriminator: marginals, D_P (``dep_p=False``: FactorGAN-no-cp,
-    d_P ≡ 0) and D_Q; ``see_inputs=False``: D_P and D_Q see the generated parts only."""
+    d_P ≡ 0) and D_Q; ``see_inputs=False``: D_P and D_Q see the generated parts only;
+    ``augment`` / ``penalty``: for the terms they select (off by default)."""
     terms = factorgan_terms(factorisation.num_parts, input_parts, dep_p, dep_q, see_inputs)
-    return build(terms, make_net, sample_shape, factorisation, spectral_norm, width_mult, stack_same_shape)
+    return build(terms, make_net, sample_shape, factorisation, spectral_norm, width_mult, stack_same_shape,
+                 augment=augment, penalty=penalty)
 
 
 def joint_discriminator(
@@ -94,12 +104,16 @@ def joint_discriminator(
     spectral_norm: bool = True,
     width_mult: int = 1,
     see_inputs: bool = True,
+    augment: Augment | None = None,
+    penalty: R1Penalty | None = None,
 ) -> CombinedDiscriminator:
     """The GAN baseline: one discriminator on the joint sample, trained on paired data;
     ``width_mult=2`` is the paper's "GAN (big)"; ``see_inputs=False``: on the generated
-    parts only."""
+    parts only; ``augment`` / ``penalty`` as for FactorGAN (``dependency`` selects the
+    joint discriminator)."""
     parts = seen_parts(factorisation.num_parts, input_parts, see_inputs)
-    return build([joint(parts=parts)], make_net, sample_shape, factorisation, spectral_norm, width_mult)
+    return build([joint(parts=parts)], make_net, sample_shape, factorisation, spectral_norm, width_mult,
+                 augment=augment, penalty=penalty)
 
 
 def tree_discriminator(
@@ -115,6 +129,8 @@ def tree_discriminator(
     stack_same_shape: bool = False,
     see_inputs: bool = True,
     share_weights: bool = False,
+    augment: Augment | None = None,
+    penalty: R1Penalty | None = None,
 ) -> CombinedDiscriminator:
     """FactorGAN over a factorisation tree (:mod:`factorgan.method.tree`): a marginal per
     leaf and a D_P / D_Q pair per split; ``tree``: nested lists of part indices
@@ -134,4 +150,5 @@ def tree_discriminator(
     if share_weights:  # the kind of term (its name's stem) and its input shape pick its network
         share = {t.name: (t.name[:5] if t.name.startswith("dep_") else "marginal",
                           input_shape(t, factorisation, sample_shape)) for t in terms}
-    return build(terms, make_net, sample_shape, factorisation, spectral_norm, width_mult, stack_same_shape, share)
+    return build(terms, make_net, sample_shape, factorisation, spectral_norm, width_mult, stack_same_shape, share,
+                 augment=augment, penalty=penalty)

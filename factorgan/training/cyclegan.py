@@ -25,7 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from factorgan.data.interface import TrainingData
+from factorgan.method.augment import Augment
 from factorgan.method.discriminator import CombinedDiscriminator, RealBatch, TermLoss
+from factorgan.method.penalties import R1Penalty
 from factorgan.method.factorisation import Factorisation
 from factorgan.method.terms import GENERATED, PART, Batch, Term
 from factorgan.method.variants import NetFactory, build
@@ -49,6 +51,8 @@ def cycle_discriminator(
     input_parts: int = 1,
     spectral_norm: bool = True,
     width_mult: int = 1,
+    augment: Augment | None = None,
+    penalty: R1Penalty | None = None,
 ) -> CombinedDiscriminator:
     """One discriminator per domain: ``input`` (D_A, e.g. scenes; trained, but not in the
     combined logit) and ``output`` (D_B, e.g. maps): the combined logit of a joint sample
@@ -59,7 +63,7 @@ def cycle_discriminator(
         Term("output", real=Batch(PART), fake=Batch(GENERATED), parts=(DOMAIN_B,)),
     ]
     domains = domain_split(factorisation, input_parts)
-    return build(terms, make_net, sample_shape, domains, spectral_norm, width_mult)
+    return build(terms, make_net, sample_shape, domains, spectral_norm, width_mult, augment=augment, penalty=penalty)
 
 
 class CycleGANSteps:

@@ -25,6 +25,7 @@ from factorgan.runs.events import RunWriter
 from factorgan.runs import signals
 from factorgan.runs.scalars import NonFiniteLossError, ScalarLog, check_finite
 from factorgan.samples.grids import SampleWriter
+from factorgan.training import overfit
 from factorgan.training.cuda_graphs import make_step_runner
 from factorgan.training.precision import autocast, check_precision
 from factorgan.training.steps import AdversarialSteps, StepContext, Steps
@@ -114,12 +115,14 @@ class Trainer:
     # ---- the two steps --------------------------------------------------------------
     def discriminator_step(self) -> None:
         terms = self.steps.discriminator_losses(self.ctx)
-        total = torch.stack([t.loss for t in terms.values()]).sum()
+        total = torch.stack([t.total for t in terms.values()]).sum()
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
         self.opt_d.step()
         log = {f"loss/d_{k}": t.loss for k, t in terms.items()}
         log.update({f"acc/d_{k}": t.accuracy for k, t in terms.items()})
+        log.update({f"overfit/{k}/r_t": t.r_t for k, t in terms.items() if t.r_t is not None})
+        log.update({f"loss/penalty_{k}": t.penalty for k, t in terms.items() if t.penalty is not None})
         self.scalars.add(log)
 
     def generator_step(self) -> None:
@@ -261,6 +264,9 @@ class Trainer:
         run_metrics.write_during_training(self.run_dir, metrics, self.step, during.settings)
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
+        # Memorisation: each term on training and held-out rows (its own seeded stream)
+        for tag, value in overfit.probe(self.D, self.G, self.data, inputs_paired_only=self.ctx.inputs_paired_only).items():
+            self.writer.add_scalar(tag, value, self.step)
         self.writer.flush()
         tqdm.write(f"evaluation at step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         return metrics

@@ -85,8 +85,8 @@ class AdversarialSteps:
 
     def generator_loss(self, ctx: StepContext) -> tuple[Tensor, dict[str, Tensor]]:
         with ctx.precision():
-            terms = ctx.D.terms(ctx.generate(ctx.batch_size))
+            terms = ctx.D.terms(ctx.generate(ctx.batch_size), ctx.rng)  # augmented as in the D step
         v = ctx.D.combine(terms)  # fp32
-        log = {"prob/d_combined_fake": torch.sigmoid(v.detach()).mean()}
+        log = {"prob/d_combined_fake": torch.sigmoid(v.detach()).mean(), **ctx.D.status()}
         log.update({f"logit/{k}_fake": t.detach().mean() for k, t in terms.items()})
         return ctx.objective(v).mean(), log

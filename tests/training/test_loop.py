@@ -60,6 +60,20 @@ def test_each_model_trains_and_writes_its_run(model, run_dir):
     assert all(0.0 <= v <= 1.0 for _, v in tags["prob/d_combined_fake"])
 
 
+@pytest.mark.parametrize("model,pair_term", [("factorgan", "dep_p"), ("gan", "joint"), ("factorgan_tree", "dep_p")])
+def test_every_model_takes_the_few_pairs_remedies(model, pair_term, tmp_path):
+    """The GAN baseline (and a tree) take the same augmentation and penalty as FactorGAN:
+    p moves from 0, the penalty is logged and trained, the D loss stays finite."""
+    tree = ["model.discriminator.tree=flat"] if model == "factorgan_tree" else []
+    t = train(compose_config(*TINY, *SMALL_NETS, f"model={model}", *tree, "augment=ada",
+                             "augment.adaptive.speed=2", "penalty=r1", "trainer.max_steps=4"), tmp_path / "r")
+    assert t is not None and pair_term in t.D.augmented and pair_term in t.D.penalised
+    tags = scalars(tmp_path / "r")
+    assert [s for s, _ in tags["augment/p"]] == [2, 4] and all(0 < v <= 1 for _, v in tags["augment/p"])
+    assert all(v > 0 for _, v in tags[f"loss/penalty_{pair_term}"])
+    assert f"overfit/{pair_term}/r_t" in tags
+
+
 def test_discriminator_steps_lower_the_discriminator_loss(tmp_path):
     cfg = compose_config(*TINY, *SMALL_NETS, "paired=50", "optimizer.lr=1e-3")
     trainer = build_trainer(cfg, tmp_path)
@@ -89,8 +103,10 @@ def test_generator_step_moves_only_the_generator(tmp_path):
     assert all(p.requires_grad for p in trainer.D.parameters())  # unfrozen afterwards
 
 
-def test_resume_equals_uninterrupted(tmp_path):
-    common = [*TINY, *SMALL_NETS, "trainer.ckpt_every=5", "trainer.log_every=5", "trainer.sample_every=0"]
+@pytest.mark.parametrize("remedies", [(), ("augment=ada", "augment.adaptive.speed=3", "penalty=r1")],
+                         ids=["plain", "ada-r1"])
+def test_resume_equals_uninterrupted(tmp_path, remedies):
+    common = [*TINY, *SMALL_NETS, "trainer.ckpt_every=5", "trainer.log_every=5", "trainer.sample_every=0", *remedies]
     straight = train(compose_config(*common, "trainer.max_steps=12"), tmp_path / "a")
     train(compose_config(*common, "trainer.max_steps=5"), tmp_path / "b")
     resumed = train(compose_config(*common, "trainer.max_steps=12", "resume=true"), tmp_path / "b")
@@ -99,6 +115,8 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    if remedies:  # the adaptive p moved and was carried through the checkpoint
+        assert 0 < float(resumed.D.augment.p) <= 1 and "D.augment.p" in a
 
 
 def test_existing_run_is_not_overwritten_and_resume_checks_the_config(run_dir):

@@ -161,7 +161,10 @@ class _HostReads(TorchDispatchMode):
 @pytest.mark.parametrize("setting", [
     ("model=factorgan", *SMALL), ("model=gan", *SMALL), ("model=factorgan_no_cp", *SMALL),
     tuple(CONV), (*CONV, "model=cyclegan"),
-], ids=["factorgan-mlp", "gan-mlp", "no_cp-mlp", "factorgan-unet", "cyclegan-unet"])
+    ("model=factorgan", *SMALL, "augment=ada", "penalty=r1"), ("model=gan", *SMALL, "augment=diffaug", "penalty=r1"),
+    (*CONV, "augment=ada", "augment.per_part=false"),
+], ids=["factorgan-mlp", "gan-mlp", "no_cp-mlp", "factorgan-unet", "cyclegan-unet",
+        "factorgan-ada-r1", "gan-diffaug-r1", "factorgan-unet-ada-shared"])
 def test_a_training_step_reads_nothing_back_to_the_host(tmp_path, setting):
     """Data indices, noise, shuffles, losses and logged scalars all stay on the device:
     no step waits for the GPU (logging reads the sums once per interval, in flush)."""
