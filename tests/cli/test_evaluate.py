@@ -214,3 +214,14 @@ def test_a_full_disk_at_the_metrics_write_says_so_and_keeps_the_numbers_on_scree
     assert "fid=" in out  # this evaluation's numbers were printed before the write
     assert (copy / "metrics.json").read_bytes() == before
     assert not [p.name for p in copy.iterdir() if "tmp" in p.name]
+
+
+def test_a_resume_keeps_its_final_evaluation_beside_a_damaged_metrics_json(run, tmp_path, capsys):
+    copy = copy_of(run, tmp_path)
+    (copy / "metrics.json").write_bytes(b"[1, 2]")
+    trainer = train(compose_config(*TINY_EVAL, "trainer.max_steps=6", "resume=true"), copy)
+    assert trainer is not None and trainer.step == 6
+    saved = read(copy)
+    assert saved["step"] == 6 and set(saved["metrics"]) == set(METRICS)
+    (aside,) = copy.glob("metrics.json.damaged-*")
+    assert aside.read_bytes() == b"[1, 2]" and f"set aside as {aside}" in capsys.readouterr().err
