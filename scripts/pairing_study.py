@@ -38,6 +38,8 @@ ARMS: dict[str, list[str]] = {
     "factorgan": ["model=factorgan"],
     "factorgan_translation": ["model=factorgan", "augment=translation"],
     "factorgan_ada": ["model=factorgan", "augment=ada"],
+    "factorgan_ada_all": ["model=factorgan", "augment=ada", "augment.terms=all"],
+    "factorgan_ada_shared": ["model=factorgan", "augment=ada", "augment.per_part=false"],
     "factorgan_r1": ["model=factorgan", "penalty=r1"],
     "factorgan_ada_r1": ["model=factorgan", "augment=ada", "penalty=r1"],
     "gan": ["model=gan"],

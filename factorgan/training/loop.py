@@ -233,6 +233,7 @@ class Trainer:
             return False
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
+        self.log_memorisation()  # the curves' last point, beside the result
         self.writer.add_hparams(
             run_metrics.hparams(self.config), {f"hparam/{k}": v for k, v in metrics.items()},
             run_name="hparams", global_step=self.step,
@@ -264,12 +265,16 @@ class Trainer:
         run_metrics.write_during_training(self.run_dir, metrics, self.step, during.settings)
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
-        # Memorisation: each term on training and held-out rows (its own seeded stream)
-        for tag, value in overfit.probe(self.D, self.G, self.data, inputs_paired_only=self.ctx.inputs_paired_only).items():
-            self.writer.add_scalar(tag, value, self.step)
+        self.log_memorisation()
         self.writer.flush()
         tqdm.write(f"evaluation at step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         return metrics
+
+    def log_memorisation(self) -> None:
+        """``overfit/<term>/...`` at this step: each term that reads real data on training
+        and held-out rows (:func:`factorgan.training.overfit.probe`, its own seeded stream)."""
+        for tag, value in overfit.probe(self.D, self.G, self.data, inputs_paired_only=self.ctx.inputs_paired_only).items():
+            self.writer.add_scalar(tag, value, self.step)
 
     # ---- checkpoints ----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -63,8 +63,9 @@ def test_the_probe_tells_memorising_from_generalising(tmp_path):
 def test_a_run_logs_the_probe_at_each_evaluation_and_r_t_per_term(tmp_path):
     run = train(compose_config(*SMALL, "evaluation.every=2", "evaluation.during={num_samples: 60}"), tmp_path / "r")
     assert run is not None
-    assert [s for s, _ in scalars(tmp_path / "r", "overfit/dep_p/gap_drop")] == [2, 4]
-    assert [s for s, _ in scalars(tmp_path / "r", "overfit/marginal_0/acc_heldout")] == [2, 4]
+    # at each evaluation during training and beside the final result (step 6)
+    assert [s for s, _ in scalars(tmp_path / "r", "overfit/dep_p/gap_drop")] == [2, 4, 6]
+    assert [s for s, _ in scalars(tmp_path / "r", "overfit/marginal_0/acc_heldout")] == [2, 4, 6]
     for term in ("dep_p", "dep_q", "marginal_0", "marginal_1"):
         values = [v for _, v in scalars(tmp_path / "r", f"overfit/{term}/r_t")]
         assert values and all(-1 <= v <= 1 for v in values)
