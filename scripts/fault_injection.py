@@ -15,6 +15,9 @@ joblib    a joblib sweep (model=gan,factorgan) whose factorgan job's worker is S
 submitit  a submitit sweep on this machine (hydra/launcher=local, timeout_min=1) whose jobs
           outlast their time limit: they get SIGUSR2 30 s before it, save, are requeued
           and finish. Takes a few minutes.
+concurrent, damaged, disk
+          a run's files: simultaneous evaluations, damaged config.yaml / metrics.json, a
+          full disk for every writer (scripts/fault_files.py says how).
 
 Runs are tiny (PairedMNIST, small nets, one CPU thread each) in --workdir (default: a
 temporary folder, removed unless --keep).
@@ -42,11 +45,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from factorgan.runs import checkpoint  # noqa: E402
+from fault_files import check_files  # noqa: E402
 
 COMMON = ["experiment=paired_mnist", "model=gan", "paired=10", "generator.hidden=16",
           "discriminator.hidden=16", "trainer.batch_size=8", "trainer.sample_every=0",
           "trainer.progress=false", "device=cpu", "evaluation=null", "threads=1"]
 EVERY = 5  # log_every = ckpt_every: TensorBoard must show every multiple of it once
+FILE_CHECKS = ("concurrent", "damaged", "disk")  # scripts/fault_files.py
+CHECKS = ("kill", "joblib", "submitit", *FILE_CHECKS)
 
 
 @dataclass
@@ -346,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10, help="kills of the run in the kill check")
     parser.add_argument("--seed", type=int, default=0, help="seeds the kinds and moments of the kills")
-    parser.add_argument("--checks", default="kill,joblib,submitit", help="comma-separated: kill, joblib, submitit")
+    parser.add_argument("--checks", default=",".join(CHECKS), help="comma-separated: " + ", ".join(CHECKS))
     parser.add_argument("--joblib-steps", type=int, default=300, help="steps of each run of the joblib sweep")
     parser.add_argument("--submitit-train-s", type=float, default=40.0,
                         help="seconds of training per submitit run at this process's speed (its time "
@@ -355,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     checks = [c.strip() for c in args.checks.split(",") if c.strip()]
-    unknown = set(checks) - {"kill", "joblib", "submitit"}
+    unknown = set(checks) - set(CHECKS)
     if unknown:
         parser.error(f"unknown checks {sorted(unknown)}")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="fault_injection_"))
@@ -369,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
             check_joblib(report, work, args.joblib_steps)
         if "submitit" in checks:
             check_submitit(report, work, args.submitit_train_s)
+        if set(checks) & set(FILE_CHECKS):
+            check_files(report, work, checks)
     finally:
         if args.workdir is None and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
