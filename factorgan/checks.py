@@ -16,13 +16,7 @@ import torch
 from hydra.utils import get_object
 
 from factorgan.errors import ConfigError
-
-# Evaluation keys that schedule the evaluator rather than configure it (evaluations
-# during training); kept here too so the check works before that module exists.
-try:
-    from factorgan.runs.evaluation import SCHEDULE_KEYS
-except ImportError:  # pragma: no cover - older layout
-    SCHEDULE_KEYS = ("every", "during")
+from factorgan.runs.evaluation import SCHEDULE_KEYS
 
 # Constructor arguments the training code passes itself (not config keys).
 PASSED_BY_CODE = {"make_net", "sample_shape", "factorisation", "input_parts", "out_shape", "cond_shape",

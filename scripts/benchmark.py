@@ -126,7 +126,7 @@ def _build(overrides: list[str], device: str, run_dir: Path) -> tuple[Any, Calla
     from hydra import compose, initialize_config_module
 
     from factorgan.training.cuda_graphs import make_step_runner
-    from factorgan.cli.train import build_trainer
+    from factorgan.build import build_trainer
 
     if "experiment=musdb_sep" in overrides:  # the real loader, on synthetic songs
         overrides = [*overrides, *musdb_data()]
@@ -239,7 +239,7 @@ def calibrate(device: str, quick: bool) -> dict[str, Any]:
     (adding two 128-vectors: the per-operation overhead that bounds the MLP steps)."""
     import torch
 
-    from factorgan.cli.train import resolve_device
+    from factorgan.build import resolve_device
 
     dev = resolve_device(device)
 

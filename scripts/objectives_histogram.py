@@ -25,7 +25,9 @@ from typing import Any
 
 import torch
 
-from factorgan.cli.common import CliError, load_run, main_guard
+from factorgan.build import load_run
+from factorgan.cli.common import main_guard
+from factorgan.errors import CliError
 from factorgan.data.interface import TEST
 from factorgan.experiments.paired_mnist import PairedMNISTEvaluator, check_paired_mnist, digits
 from factorgan.method.losses import canonical_objective_name

@@ -22,9 +22,11 @@ from omegaconf import OmegaConf
 
 from factorgan.runs import checkpoint
 from factorgan.runs import metrics as run_metrics
-from factorgan.cli.checks import check_targets
+from factorgan.checks import check_targets
 from factorgan.runs.evaluation import EvaluationPlan, build_evaluator, split_evaluation
-from factorgan.cli.common import CliError, load_run, main_guard, parse_args
+from factorgan.build import load_run
+from factorgan.cli.common import main_guard, parse_args
+from factorgan.errors import CliError
 
 
 def experiment_evaluation(experiment: str) -> Any:

@@ -20,7 +20,9 @@ import numpy as np
 from torch import Tensor
 
 from factorgan.runs import checkpoint
-from factorgan.cli.common import CliError, load_run, main_guard, parse_args
+from factorgan.build import load_run
+from factorgan.cli.common import main_guard, parse_args
+from factorgan.errors import CliError
 from factorgan.samples.images import displayable, image_grid, save_png
 from factorgan.samples.generate import DEFAULT_SEED, draw_samples
 

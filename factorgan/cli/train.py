@@ -1,126 +1,36 @@
 """Hydra entry point: ``python -m factorgan.train [experiment=...] [key=value ...]``.
 
-This is the one place objects are built from the config; library code takes typed
-arguments.
+A thin shell: the run directory's lock, policy and files around :func:`train`, expected
+errors as messages. Objects are built from the config in :mod:`factorgan.build`.
 """
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from factorgan.cli.checks import check_batch, check_config
+from factorgan.build import build_trainer, evaluation_plan, resolve_device
+from factorgan.checks import check_config
+from factorgan.errors import NonFiniteLossError, PairedCountError, RunError, SweepJobFailed, user_error
 from factorgan.runs import checkpoint, console_log
 from factorgan.runs import directory as runs
-from factorgan.runs.init import initialise
-from factorgan.runs.lock import RunLock, discard_unless_in_use
-from factorgan.runs import metrics as run_metrics
 from factorgan.runs import evaluation as run_evaluation
+from factorgan.runs import metrics as run_metrics
+from factorgan.runs import signals, threads
+from factorgan.runs.init import initialise
+from factorgan.runs.lock import RunLock, discarded_on_failure
+from factorgan.training.loop import Trainer
 
-from factorgan.runs import threads
-from factorgan.runs import signals
-from factorgan.data.in_memory import DatasetError, PairedCountError
-from factorgan.data.pools import NO_PAIRS_MODELS
-from factorgan.errors import ConfigError, SweepJobFailed
-from factorgan.runs.scalars import NonFiniteLossError
-from factorgan.training.loop import Schedule, Trainer
+__all__ = ["main", "train", "build_trainer", "expected_error"]  # build_trainer: here as before
 
 OmegaConf.register_new_resolver("run_path", runs.run_path, replace=True)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={name} was asked for but CUDA is not available; use device=cpu")
-    return device
-
-
-def compiled(net: torch.nn.Module, on: bool) -> torch.nn.Module:
-    """``net`` with its forward compiled by ``torch.compile`` when ``on`` (in place, so
-    parameter names and checkpoints stay those of the plain network); returns ``net``."""
-    if on:
-        net.compile()
-    return net
-
-
-def check_pairs(model: str, needs_paired: bool, data: Any, inputs_paired: bool) -> None:
-    """Refuse, before anything trains, a model that needs complete samples on data that
-    has none (``paired=0``, or users' own data without complete samples)."""
-    if data.paired == 0 and (needs_paired or (inputs_paired and data.input_parts)):
-        raise DatasetError(
-            f"model={model} needs complete samples, but {data.name} has paired=0. Give it some "
-            f"(paired ≥ 1), or use a model that trains without them: {NO_PAIRS_MODELS}"
-        )
-
-
-def build_trainer(cfg: DictConfig, run_dir: Path) -> Trainer:
-    """Instantiate data, networks, objective and optimisers from a composed config."""
-    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-    device = resolve_device(cfg.device)
-    # Convolutions run in NHWC ("channels last") when asked: the same maths, a faster
-    # layout for oneDNN (CPU) and cuDNN (tensor cores).
-    memory_format = torch.channels_last if cfg.get("channels_last", False) else torch.preserve_format
-    compile_nets = bool(cfg.get("compile", False))
-    torch.manual_seed(cfg.seed)  # network initialisation
-    data = instantiate(cfg.dataset).to(device, memory_format=memory_format)
-    if cfg.get("factorisation") is not None:  # the same samples cut into other parts
-        data = data.with_factorisation(instantiate(cfg.factorisation))
-
-    def make_generator(out_shape: Any, cond_shape: Any) -> torch.nn.Module:
-        net = instantiate(cfg.generator, out_shape=out_shape, cond_shape=cond_shape)
-        return compiled(net.to(device, memory_format=memory_format), compile_nets)
-
-    generator = make_generator(out_shape=data.output_shape, cond_shape=data.input_shape)
-    # Remedies for few pairs (augment=..., penalty=...): given to the builder only when set
-    # (a builder from before them still builds runs without them).
-    remedies = {key: instantiate(cfg[key]) for key in ("augment", "penalty") if cfg.get(key) is not None}
-    discriminator = instantiate(
-        cfg.model.discriminator,
-        make_net=instantiate(cfg.discriminator),
-        sample_shape=data.sample_shape,
-        factorisation=data.factorisation,
-        input_parts=data.input_parts,
-        **remedies,
-    ).to(device, memory_format=memory_format)
-    check_pairs(cfg.model.name, discriminator.needs_paired and cfg.model.get("steps") is None, data,
-                cfg.model.generator_inputs == "paired")
-    check_batch(int(cfg.trainer.batch_size), data, str(cfg.model.name))  # the data is known now, nothing trained
-    for net in discriminator.nets.values():
-        compiled(net, compile_nets)
-    steps = None  # GAN / FactorGAN's steps
-    if cfg.model.get("steps") is not None:
-        # A variant with steps of its own (CycleGAN) builds any further generator with the
-        # configured architecture.
-        steps = instantiate(cfg.model.steps)(make_generator=make_generator, data=data)
-    trainer = Trainer(
-        generator=generator,
-        discriminator=discriminator,
-        data=data,
-        objective=instantiate(cfg.loss),
-        make_optimizer=instantiate(cfg.optimizer),
-        schedule=Schedule(**cfg.trainer),
-        run_dir=run_dir,
-        seed=cfg.seed,
-        generator_inputs_paired_only=cfg.model.generator_inputs == "paired",
-        config=config,
-        steps=steps,
-    )
-    if cfg.get("samples") is not None:  # a sample-grid writer other than the default
-        trainer.samples = instantiate(cfg.samples)(
-            run_dir=run_dir, generator=trainer.G, data=data, seed=cfg.seed
-        )
-    return trainer
+# Errors shown as a message without a traceback (factorgan.errors), as before.
+expected_error = user_error
 
 
 def tensorboard_root(run_dir: Path, run_path: str) -> Path:
@@ -148,25 +58,10 @@ def train(
     # leaves nothing behind (the discard runs while the lock is still held). The run's
     # `threads` applies while it trains (numbers depend on it: a bit-exact resume needs
     # the same count); the caller's thread count is restored afterwards.
-    with threads.threads_for_run(cfg.get("threads", "auto")), RunLock(run_dir), \
-            discarded_on_failure(run_dir, str(cfg.run_path)):
+    with threads.threads_for_run(cfg.get("threads", "auto")), RunLock(run_dir) as lock, \
+            discarded_on_failure(run_dir, str(cfg.run_path), lock):
         checkpoint.remove_temporaries(run_dir)  # a killed process's partial writes (we hold the lock)
         return _train(cfg, run_dir, multirun, overrides)
-
-
-@contextlib.contextmanager
-def discarded_on_failure(run_dir: Path, run_path: str | None = None) -> Iterator[None]:
-    """Remove what a start wrote when it fails before its first checkpoint
-    (:func:`factorgan.runs.directory.discard_failed_start`); the caller holds the lock."""
-    before = runs.entries(run_dir)
-    try:
-        yield
-    except BaseException:
-        try:
-            runs.discard_failed_start(run_dir, before, run_path)
-        except OSError as err:  # never hide the failure itself
-            print(f"warning: could not clean up {run_dir}: {err}", file=sys.stderr)
-        raise
 
 
 def _train(cfg: DictConfig, run_dir: Path, multirun: bool, overrides: Sequence[str] | None = None) -> Trainer | None:
@@ -186,24 +81,25 @@ def _train(cfg: DictConfig, run_dir: Path, multirun: bool, overrides: Sequence[s
         print(f"Skipping {run_dir}: {plan.reason}")
         return None
     resume_from = plan.checkpoint
-    trainer = build_trainer(cfg, run_dir)
-    # The evaluators are built now, so their settings are checked before anything trains.
-    evaluation = None if cfg.get("evaluation") is None else run_evaluation.split_evaluation(cfg.evaluation)
-    evaluator = None if evaluation is None else run_evaluation.build_evaluator(evaluation.settings, run_dir)
-    trainer.during_evaluation = None if evaluation is None else run_evaluation.during_training(evaluation, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {}
     if resume_from is not None:
-        state = checkpoint.load(resume_from, map_location=trainer.device)
-        trainer.load_state_dict(state, resumed=True)
+        state = checkpoint.load(resume_from, map_location=resolve_device(cfg.device))
         # config.yaml keeps describing what produced the run; resumes.yaml says what changed.
         config, changes = runs.resumed_config(state["config"], config)
+    # The evaluators are built now, with the trainer, so their settings are checked
+    # before anything trains.
+    evaluation = evaluation_plan(cfg)
+    evaluator = None if evaluation is None else run_evaluation.build_evaluator(evaluation.settings, run_dir)
+    trainer = build_trainer(cfg, run_dir, config=config)  # stores config in every checkpoint, like config.yaml
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume_from is not None:
+        trainer.load_state_dict(state, resumed=True)
         runs.record_resume(run_dir, trainer.step, changes)
         print(f"Resuming {run_dir} from step {trainer.step}")
         if "init_from" in changes["this_call_only"]:
             print("  (init_from is ignored: a resume continues from the run's own checkpoint)")
     elif cfg.get("init_from") is not None:
         print(initialise(trainer, cfg.init_from, bool(cfg.get("init_optimizer", False))))
-    trainer.config = config  # stored in every checkpoint, like config.yaml
     runs.write_config(run_dir, config)
     run_metrics.write_metrics_placeholder(run_dir)
     logdir = tensorboard_root(run_dir, cfg.run_path)
@@ -247,7 +143,7 @@ def nonfinite_advice(run_dir: Path, cfg: DictConfig, overrides: Sequence[str]) -
         )
     try:
         step = f" (step {checkpoint.load(last, mmap=True)['step']})"
-    except runs.RunError:
+    except RunError:
         step = ""
     name = f"{cfg.name}_lowlr" if cfg.get("name") else "lowlr"
     return (
@@ -257,20 +153,6 @@ def nonfinite_advice(run_dir: Path, cfg: DictConfig, overrides: Sequence[str]) -
         f"  {command} init_from={run_dir} {lower} name={name}\n"
         f"(init_optimizer=true also takes the optimiser's state)"
     )
-
-
-EXPECTED_ERRORS = (runs.RunError, DatasetError, NonFiniteLossError, threads.ThreadsError, ConfigError)
-
-
-def expected_error(err: BaseException) -> BaseException | None:
-    """The user-facing error behind ``err`` (Hydra wraps errors raised while it
-    instantiates objects), or None for a genuine bug."""
-    seen: BaseException | None = err
-    while seen is not None:
-        if isinstance(seen, EXPECTED_ERRORS):
-            return seen
-        seen = seen.__cause__
-    return None
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
@@ -284,21 +166,18 @@ def main(cfg: DictConfig) -> None:
 def run_job(cfg: DictConfig, hydra_cfg: Any, run_dir: Path) -> None:
     """One job of ``main``: train, and turn expected failures into messages."""
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    before = runs.entries(run_dir)  # Hydra made run_dir (and an empty log): a failed start removes them
     signals.install()  # Ctrl-C, SIGTERM, pre-timeout signal: finish the step, save last.pt, exit
     try:
-        n_threads = threads.configure_threads(cfg.get("threads", "auto"), hydra_cfg.launcher if multirun else None)
-        print(f"CPU threads: {n_threads}", flush=True)  # before any failure: a sweep job's log shows it
-        check_config(OmegaConf.to_container(cfg, resolve=True))  # before anything is built or written
-        train(cfg, run_dir, multirun, list(hydra_cfg.overrides.task))
+        # Hydra made run_dir (and an empty log): a start that fails removes them
+        with discarded_on_failure(run_dir, str(cfg.get("run_path"))):
+            n_threads = threads.configure_threads(cfg.get("threads", "auto"), hydra_cfg.launcher if multirun else None)
+            print(f"CPU threads: {n_threads}", flush=True)  # before any failure: a sweep job's log shows it
+            check_config(OmegaConf.to_container(cfg, resolve=True))  # before anything is built or written
+            train(cfg, run_dir, multirun, list(hydra_cfg.overrides.task))
     except signals.Interrupted as stop:
         signals.finish(stop, run_dir, multirun)  # says how to resume; exits (submitit: requeues)
     except Exception as raised:
-        try:
-            discard_unless_in_use(run_dir, before, str(cfg.get("run_path")))
-        except OSError as cleanup:
-            print(f"warning: could not clean up {run_dir}: {cleanup}", file=sys.stderr)
-        err = expected_error(raised)
+        err = user_error(raised)
         if err is None:
             raise
         if multirun and isinstance(err, PairedCountError):

@@ -17,17 +17,10 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
+from factorgan.errors import DatasetError, PairedCountError  # noqa: F401 (here as before)
 from factorgan.method.factorisation import Parts
 
 TRAIN, TEST = "train", "test"
-
-
-class DatasetError(ValueError):
-    """A dataset is missing, malformed or asked for more than it holds."""
-
-
-class PairedCountError(DatasetError):
-    """``paired`` is larger than the training set (a sweep skips such runs)."""
 
 
 def as_float(x: Tensor) -> Tensor:

@@ -12,6 +12,8 @@ from typing import Any, BinaryIO, Callable
 import numpy as np
 import torch
 
+from factorgan.errors import CheckpointUnreadable, WriteFailed
+
 LAST = "last.pt"
 
 
@@ -32,7 +34,7 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], Any], hint: str =
 
     A crash mid-write leaves the previous file intact: the rename is atomic. A write that
     fails (disk full, quota, file size limit) removes the temporary file and raises
-    :class:`~factorgan.runs.directory.RunError` saying which file and why, the free space,
+    :class:`~factorgan.errors.WriteFailed` saying which file and why, the free space,
     what is intact (``intact``; default: the previous file), then ``hint``: how to go on.
     ``suffix``: the temporary file's (default :data:`TEMPORARY`).
     """
@@ -97,13 +99,11 @@ def unwritable(path: Path, reason: str, hint: str = "", intact: str | None = Non
     """The error of a failed write of ``path``: what failed, the free space on its disk,
     what is intact (``intact``, default: the previous file or that none existed), then
     ``hint``."""
-    from factorgan.runs.directory import RunError  # directory imports this module
-
     if intact is None and path.exists():
         intact = f"The previous {path.name} is intact (only a complete file replaces it) and the partial file was removed."
     elif intact is None:
         intact = "No earlier file of this name existed; the partial file was removed."
-    return RunError(
+    return WriteFailed(
         f"could not write {path}: {reason}{free_space(path.parent)}. {intact} Free some space (or raise the "
         f"quota / file size limit){', then ' + hint if hint else ''}."
     )
@@ -123,7 +123,7 @@ def free_space(folder: Path) -> str:
 
 def load(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
     """A checkpoint's contents; a damaged or incomplete file raises
-    :class:`~factorgan.runs.directory.RunError` naming it and the snapshots to use instead."""
+    :class:`~factorgan.errors.CheckpointUnreadable` naming it and the snapshots to use instead."""
     path = Path(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=False, mmap=mmap)
@@ -154,8 +154,6 @@ def snapshots(run_dir: str | Path) -> list[Path]:
 
 
 def unreadable(path: Path, err: BaseException) -> Exception:
-    from factorgan.runs.directory import RunError  # directory imports this module
-
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     others = [p for p in snapshots(path.parent.parent) if p != path]
     if path.parent.name != checkpoint_dir("").name:  # not a run's checkpoint (e.g. a cache file)
@@ -172,7 +170,7 @@ def unreadable(path: Path, err: BaseException) -> Exception:
             "The run kept no other snapshots (trainer.snapshot_every=0), so it cannot be continued: "
             "start it again (move the run directory away, or use name=<tag>)."
         )
-    return RunError(f"cannot read checkpoint {path}: the file is damaged or incomplete ({reason}). {advice}")
+    return CheckpointUnreadable(f"cannot read checkpoint {path}: the file is damaged or incomplete ({reason}). {advice}")
 
 
 def find(run_dir: str | Path, name: str = LAST) -> Path | None:

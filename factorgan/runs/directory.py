@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from factorgan.errors import NothingToResume, ResumeMismatch, RunError, RunExists  # noqa: F401 (RunError: here as before)
 from factorgan.runs import checkpoint
 from factorgan.runs.compat import upgrade_config
 from factorgan.runs.metrics import DamagedMetrics, flatten, read_metrics
@@ -53,10 +54,6 @@ def _resumable(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") for k in RESUMABLE_CHANGES)
 
 
-class RunError(RuntimeError):
-    """A run cannot start as asked (it exists, or its resume does not match)."""
-
-
 def _given(value: Any) -> bool:
     return value is not None and str(value) not in ("None", "null", "")
 
@@ -98,13 +95,13 @@ def prepare(run_dir: Path, config: dict[str, Any], resume: bool, multirun: bool 
     last = checkpoint.find(run_dir)
     if last is None:
         if resume and not multirun:
-            raise RunError(nothing_to_resume(run_dir))
+            raise NothingToResume(nothing_to_resume(run_dir))
         if resume:
             print(f"resume=true but {run_dir} holds no checkpoint yet: starting a new run")
         return None
     state = checkpoint.load(last, mmap=True)  # tensors are not read
     if not resume:
-        raise RunError(
+        raise RunExists(
             f"{run_dir} already holds a run (checkpoint at step {state['step']}). Add resume=true to "
             f"continue it (a larger trainer.max_steps extends it), or name=<tag> to start a "
             f"separate run."
@@ -131,7 +128,7 @@ def check_steps(run_dir: Path, step: int, max_steps: int) -> None:
     """Refuse to resume with a ``trainer.max_steps`` below the run's step: the run cannot
     be shortened, and its config would then contradict its checkpoint."""
     if max_steps < step:
-        raise RunError(
+        raise ResumeMismatch(
             f"cannot resume {run_dir} with trainer.max_steps={max_steps}: the run is already at "
             f"step {step}. Give trainer.max_steps={step} (evaluates only) or more (trains on); "
             f"to use an earlier state, evaluate a snapshot (python -m factorgan.evaluate "
@@ -148,7 +145,7 @@ def check_resumable(run_dir: Path, saved: dict[str, Any], config: dict[str, Any]
         flat_saved, flat_now = flatten(saved), flatten(config)
         keep = [f"{key}={_override_value(flat_saved[key])}" for key in sorted(set(flat_saved) | set(flat_now))
                 if not _resumable(key) and key in flat_saved and flat_saved[key] != flat_now.get(key, _MISSING)]
-        raise RunError(
+        raise ResumeMismatch(
             f"cannot resume {run_dir}: the config differs from the saved run in\n  "
             + "\n  ".join(diffs)
             + "\nOnly these may change on resume: " + ", ".join(RESUMABLE_CHANGES)

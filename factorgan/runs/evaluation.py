@@ -14,10 +14,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from factorgan.contracts import Evaluator, KeepsPartialResults, check_evaluator
 from factorgan.errors import ConfigError
 
 # Keys of the evaluation block that schedule evaluations: not evaluator arguments.
@@ -25,8 +26,6 @@ SCHEDULE_KEYS = ("every", "during")
 # Evaluator settings that change how an evaluation runs, not its numbers: left out of the
 # settings key (and of the settings metrics.json records).
 NOT_RESULT_KEYS = ("progress", "cache_dir", "workers", "run_dir")
-
-Evaluator = Callable[..., dict[str, float]]
 
 
 def result_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -120,8 +119,10 @@ def build_evaluator(settings: Mapping[str, Any], run_dir: str | Path | None = No
             raise ConfigError(f"{where}: {target} does not take these settings ({cause}); "
                               f"see its documentation for the settings it has") from err
         raise
-    if run_dir is not None and getattr(evaluator, "run_dir", False) is None:
-        evaluator.run_dir = Path(run_dir)  # type: ignore[attr-defined]
+    check_evaluator(evaluator, f"{where} ({settings.get('_target_')})")
+    if run_dir is not None and getattr(evaluator, "run_dir", False) is None:  # a KeepsPartialResults
+        keeps: KeepsPartialResults = evaluator
+        keeps.run_dir = Path(run_dir)
     return evaluator
 
 

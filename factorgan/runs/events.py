@@ -4,7 +4,7 @@ the checkpoint write's kind of message instead of a traceback.
 ``SummaryWriter`` writes its event file in a thread of its own: a failed write ends that
 thread (which would print its traceback) and is raised again at the next ``add_*`` or
 ``flush`` of the training loop. Here that thread's error is left to the loop, which turns
-it into a :class:`~factorgan.runs.directory.RunError`. TensorBoard ignores an event cut
+it into a :class:`~factorgan.errors.WriteFailed`. TensorBoard ignores an event cut
 off at the end of a file, and a resume starts a new file, so nothing half-written is read.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ CONTINUE = "continue from it: the same command with resume=true (a sweep: run it
 
 class RunWriter:
     """A ``SummaryWriter`` on ``log_dir`` (``purge_step`` as its own) whose every method
-    raises :class:`RunError` saying what failed, the free space, what is intact and how to
+    raises :class:`~factorgan.errors.WriteFailed` saying what failed, the free space, what is intact and how to
     go on (``hint``) when a write fails."""
 
     def __init__(self, log_dir: str | Path, purge_step: int | None = None, hint: str = CONTINUE) -> None:

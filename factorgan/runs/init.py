@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import torch
 
 from factorgan.runs import checkpoint
-from factorgan.runs.directory import RunError
+from factorgan.errors import InitFromMismatch
 
 MAX_LISTED = 8  # parameters named in a mismatch message
 
@@ -31,12 +31,12 @@ def init_checkpoint(source: str | Path) -> Path:
         if found is not None:
             return found
         have = sorted(p.name for p in checkpoint.checkpoint_dir(run_dir).glob("*.pt"))
-        raise RunError(
+        raise InitFromMismatch(
             f"init_from={source}: {run_dir} holds no checkpoints/{checkpoint.LAST}"
             + (f"; name one of its checkpoints instead: {', '.join(str(checkpoint.checkpoint_dir(run_dir) / h) for h in have)}"
                if have else " (no checkpoint at all: it never reached its first ckpt_every)")
         )
-    raise RunError(f"init_from={source}: no such run directory or checkpoint file")
+    raise InitFromMismatch(f"init_from={source}: no such run directory or checkpoint file")
 
 
 def mismatches(prefix: str, own: Mapping[str, torch.Tensor], saved: Mapping[str, Any]) -> list[str]:
@@ -58,7 +58,7 @@ def _load_optimizer(opt: torch.optim.Optimizer, saved: Any, name: str) -> None:
     try:
         opt.load_state_dict(saved)
     except (ValueError, KeyError, TypeError) as err:
-        raise RunError(f"init_optimizer=true: the checkpoint's {name} does not fit this run's optimiser "
+        raise InitFromMismatch(f"init_optimizer=true: the checkpoint's {name} does not fit this run's optimiser "
                        f"({err}); use init_optimizer=false to take the weights only") from None
     for group, own in zip(opt.param_groups, settings):
         group.update(own)
@@ -68,7 +68,7 @@ def initialise(trainer: Any, source: str | Path, with_optimizer: bool = False) -
     """Load ``source``'s networks (generator, discriminator, further networks such as
     CycleGAN's inverse generator) into ``trainer``; returns what was taken, for the log.
 
-    Raises :class:`RunError` naming the parameters when the networks do not match.
+    Raises :class:`InitFromMismatch` naming the parameters when the networks do not match.
     """
     path = init_checkpoint(source)
     state = checkpoint.load(path, map_location=trainer.device)
@@ -81,7 +81,7 @@ def initialise(trainer: Any, source: str | Path, with_optimizer: bool = False) -
             problems += mismatches(key, net.state_dict(), state[key])
     if problems:
         listed = problems[:MAX_LISTED] + ([f"... and {len(problems) - MAX_LISTED} more"] if len(problems) > MAX_LISTED else [])
-        raise RunError(
+        raise InitFromMismatch(
             f"init_from={source}: the networks in {path} do not match this run's:\n  " + "\n  ".join(listed)
             + "\nUse the generator, discriminator and model settings of that run (see its config.yaml)."
         )
@@ -91,7 +91,7 @@ def initialise(trainer: Any, source: str | Path, with_optimizer: bool = False) -
     if with_optimizer:
         for name, opt in (("opt_g", trainer.opt_g), ("opt_d", trainer.opt_d)):
             if name not in state:
-                raise RunError(f"init_optimizer=true: {path} holds no optimiser state {name!r}")
+                raise InitFromMismatch(f"init_optimizer=true: {path} holds no optimiser state {name!r}")
             _load_optimizer(opt, state[name], name)
         taken.append("optimiser state")
     trainer.step = 0

@@ -9,6 +9,7 @@ on most network file systems between machines; the file also records the host.)
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -16,9 +17,11 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Iterator
 
 from factorgan.runs import checkpoint
-from factorgan.runs.directory import RunError
+from factorgan.errors import RunError, RunInUse
+from factorgan.runs.directory import discard_failed_start, entries
 
 LOCK = ".lock"
 
@@ -35,7 +38,7 @@ def holder(path: Path) -> str:
 class RunLock:
     """Exclusive lock of a run directory; a context manager (:meth:`acquire` / :meth:`release`).
 
-    Raises :class:`RunError` when another process holds it.
+    Raises :class:`~factorgan.errors.RunInUse` when another process holds it.
     """
 
     def __init__(self, run_dir: str | Path) -> None:
@@ -49,7 +52,7 @@ class RunLock:
 
     def acquire(self, record: bool = True) -> RunLock:
         """Take the lock; ``record``: write this process into the file (a full disk is a
-        :class:`RunError` saying so, and leaves no lock file behind)."""
+        :class:`~factorgan.errors.WriteFailed` saying so, and leaves no lock file behind)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -57,7 +60,7 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise RunError(
+                raise RunInUse(
                     f"{self.run_dir} is in use: {holder(self.path)} is training it. Two processes "
                     f"on one run directory would overwrite each other's checkpoints: wait for it "
                     f"to finish (or stop it), or start a separate run with name=<tag>."
@@ -83,7 +86,7 @@ class RunLock:
 
     def _record(self) -> None:
         """Write who holds the lock into the file; a write that fails (a full disk)
-        releases the lock, removes the file and raises :class:`RunError` saying so."""
+        releases the lock, removes the file and raises :class:`~factorgan.errors.WriteFailed` saying so."""
         assert self._fd is not None
         started = time.strftime("%Y-%m-%d %H:%M:%S")
         try:
@@ -112,14 +115,16 @@ class RunLock:
         self.release()
 
 
-def discard_unless_in_use(run_dir: str | Path, before: set[str], run_path: str | None = None) -> bool:
-    """:func:`~factorgan.runs.directory.discard_failed_start` for a start that failed
-    outside :func:`~factorgan.cli.train.train` (e.g. a config check), unless another
-    process holds the run directory (then its files are not ours to remove)."""
-    from factorgan.runs.directory import discard_failed_start
-
+def discard_unless_in_use(run_dir: str | Path, before: set[str], run_path: str | None = None,
+                          lock: RunLock | None = None) -> bool:
+    """Remove what a failed start wrote (:func:`~factorgan.runs.directory.discard_failed_start`)
+    unless another process holds the run directory (then its files are not ours to remove).
+    ``lock``: this process's lock on it, when still held; else it is taken for a moment.
+    Returns whether the directory was removed."""
     if not Path(run_dir).is_dir():
         return False
+    if lock is not None and lock.held:
+        return discard_failed_start(Path(run_dir), before, run_path)
     lock = RunLock(run_dir)
     try:
         lock.acquire(record=False)  # held for a moment: nothing to write (the disk may be full)
@@ -129,3 +134,22 @@ def discard_unless_in_use(run_dir: str | Path, before: set[str], run_path: str |
         return discard_failed_start(Path(run_dir), before, run_path)
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def discarded_on_failure(run_dir: str | Path, run_path: str | None = None,
+                         lock: RunLock | None = None) -> Iterator[None]:
+    """The one clean-up of a failed start: when the body raises before the run's first
+    checkpoint, what it wrote in ``run_dir`` is removed (:func:`discard_unless_in_use`;
+    ``lock``: this process's lock, so the discard runs while it is held). Nested uses are
+    harmless: the inner one has already removed what there was."""
+    before = entries(run_dir)
+    try:
+        yield
+    except BaseException:
+        try:
+            discard_unless_in_use(run_dir, before, run_path, lock)
+        except OSError as err:  # never hide the failure itself
+            print(f"warning: could not clean up {run_dir}: {err}", file=sys.stderr)
+        raise
+

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from factorgan.errors import DamagedMetrics
 from factorgan.runs import checkpoint
 from factorgan.runs.evaluation import result_settings, settings_key
 
@@ -81,15 +82,6 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     if problem:
         raise DamagedMetrics(path, problem)
     return upgrade(data)
-
-
-class DamagedMetrics(ValueError):
-    """``metrics.json`` cannot be read: ``path`` and ``reason`` (writers set it aside,
-    :func:`set_aside`; readers say so and go on without it)."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path} is damaged ({reason})")
-        self.path, self.reason = path, reason
 
 
 def layout_problem(data: Any) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from factorgan.errors import RunConfigUnreadable, RunError
 from factorgan.runs import checkpoint
 from factorgan.runs.compat import upgrade_config
 from factorgan.runs.metrics import flatten
@@ -48,7 +49,6 @@ def _parse(path: Path) -> tuple[Any, str]:
 def _saved_config(run_dir: Path, checkpoint_name: str) -> tuple[Path | None, Any]:
     """(the checkpoint ``checkpoint_name``, else ``last.pt``; its config, or the
     :class:`RunError` that stopped reading it); (None, None) without a checkpoint."""
-    from factorgan.runs.directory import RunError  # directory imports this module
 
     ckpt = checkpoint.find(run_dir, checkpoint_name) or checkpoint.find(run_dir)
     if ckpt is None:
@@ -94,7 +94,6 @@ def read_config(run_dir: Path, checkpoint_name: str = checkpoint.LAST) -> dict[s
     the checkpoint ``checkpoint_name`` (else ``last.pt``); when it is damaged, cut off,
     missing keys, different or missing: the checkpoint's copy, saying so on stderr.
     Raises :class:`RunError` when neither can be read."""
-    from factorgan.runs.directory import RunError
 
     path = Path(run_dir) / CONFIG
     parsed, text = _parse(path) if path.exists() else (None, "")
@@ -111,11 +110,11 @@ def read_config(run_dir: Path, checkpoint_name: str = checkpoint.LAST) -> dict[s
     else:
         problem = f"{path} is damaged (not a mapping of settings)" if path.exists() else f"{run_dir} has no {CONFIG}"
     if ckpt is None:
-        raise RunError(f"{problem}, and the run has no checkpoint holding its config: it cannot be rebuilt")
+        raise RunConfigUnreadable(f"{problem}, and the run has no checkpoint holding its config: it cannot be rebuilt")
     if isinstance(saved, RunError):
         raise saved
     if not usable:
-        raise RunError(f"{problem}, and {ckpt} holds no config")
+        raise RunConfigUnreadable(f"{problem}, and {ckpt} holds no config")
     print(f"warning: {problem}; using the config saved in {ckpt} instead (resume=true rewrites "
           f"{CONFIG} from it)", file=sys.stderr)
     return upgrade_config(saved)

@@ -11,9 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-
-class NonFiniteLossError(RuntimeError):
-    """A logged loss became NaN or infinite."""
+from factorgan.errors import NonFiniteLossError  # noqa: F401 (here as before)
 
 
 class ScalarLog:

@@ -15,12 +15,10 @@ from typing import Any
 
 import torch
 
+from factorgan.errors import ThreadsError  # noqa: F401 (here as before)
+
 # Thread-pool size variables read by OpenMP, MKL and OpenBLAS in child processes.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-class ThreadsError(ValueError):
-    """The ``threads`` setting is neither ``auto`` nor a positive integer."""
 
 
 # Where the cgroup CPU quota is read (a container's or a SLURM job's own cgroup is

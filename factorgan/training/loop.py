@@ -69,6 +69,8 @@ class Trainer:
         config: the resolved config, stored in every checkpoint.
         steps: what the D and G steps compute (default: GAN / FactorGAN's); its further
             networks train with the generator's optimiser.
+        samples: the sample-grid writer (default: :class:`SampleWriter` of ``generator``).
+        during_evaluation: evaluations during training (``evaluation.every``; None: off).
     """
 
     def __init__(
@@ -84,6 +86,8 @@ class Trainer:
         generator_inputs_paired_only: bool = False,
         config: dict[str, Any] | None = None,
         steps: Steps | None = None,
+        samples: SampleWriter | None = None,
+        during_evaluation: DuringTraining | None = None,
     ) -> None:
         self.G, self.D, self.data = generator, discriminator, data
         self.steps: Steps = steps if steps is not None else AdversarialSteps()
@@ -106,7 +110,13 @@ class Trainer:
         self.step = 0
         self.scalars = ScalarLog()
         self._writer: SummaryWriter | None = None
-        self.samples = SampleWriter(self.run_dir, generator, data, seed)
+        # Set by load_state_dict(resumed=True): TensorBoard drops events an interrupted run
+        # wrote after its checkpoint's step, so each step is shown once (SummaryWriter
+        # purge_step writes a SessionLog.START at that step; readers drop earlier events at
+        # steps >= it).
+        self._purge_step: int | None = None
+        self.samples = samples if samples is not None else SampleWriter(self.run_dir, generator, data, seed)
+        self.during_evaluation = during_evaluation
 
     def precision(self) -> contextlib.AbstractContextManager:
         """The forward passes' numeric context (``schedule.precision``)."""
@@ -143,12 +153,6 @@ class Trainer:
         self.generator_step()
 
     # ---- loop -----------------------------------------------------------------------
-    # Set by load_state_dict(resumed=True): TensorBoard drops events an interrupted run
-    # wrote after its checkpoint's step, so each step is shown once (SummaryWriter
-    # purge_step writes a SessionLog.START at that step; readers drop earlier events at
-    # steps >= it).
-    _purge_step: int | None = None
-
     @property
     def writer(self) -> SummaryWriter:
         if self._writer is None:
@@ -213,9 +217,6 @@ class Trainer:
             self.evaluate_during_training()
 
     # ---- results --------------------------------------------------------------------
-    # Evaluations during training (evaluation.every; set by factorgan.train): None is off.
-    during_evaluation: DuringTraining | None = None
-
     def record_metrics(
         self, metrics: dict[str, float], checkpoint_name: str = checkpoint.LAST,
         settings: dict[str, Any] | None = None, own: bool = True,

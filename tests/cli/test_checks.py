@@ -10,7 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from factorgan.cli.checks import check_config
+from factorgan.checks import check_config
 from factorgan.errors import ConfigError
 from tests.conftest import TINY, compose_config
 
@@ -141,7 +141,7 @@ def test_a_batch_larger_than_every_pool_is_refused_saying_what_each_holds(tmp_pa
 def test_pooled_data_names_each_part_pool_and_small_pools_are_kept() -> None:
     from types import SimpleNamespace
 
-    from factorgan.cli.checks import check_batch
+    from factorgan.checks import check_batch
 
     data = SimpleNamespace(name="arrays(d.npz)", part_names=None,
                            pool_sizes=lambda: {"complete": 20, "paired": 10, "part_0": 40, "part_1": 35})
