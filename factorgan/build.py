@@ -9,7 +9,7 @@ library users call these; library code below takes typed arguments, never the co
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import torch
 from hydra.utils import instantiate
@@ -23,6 +23,9 @@ from factorgan.runs import checkpoint
 from factorgan.runs.evaluation import DuringTraining, EvaluationPlan, during_training, split_evaluation
 from factorgan.runs.run_config import CONFIG, read_config
 from factorgan.training.loop import Schedule, Trainer
+
+# What a trainer is built for (build_trainer's ``purpose``).
+Purpose = Literal["new", "resume", "read"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -59,7 +62,7 @@ def evaluation_plan(cfg: DictConfig) -> EvaluationPlan | None:
 
 
 def build_trainer(
-    cfg: DictConfig, run_dir: str | Path, config: Mapping[str, Any] | None = None, evaluation: bool = True,
+    cfg: DictConfig, run_dir: str | Path, config: Mapping[str, Any] | None = None, purpose: Purpose = "new",
 ) -> Trainer:
     """A complete trainer from a composed config.
 
@@ -68,8 +71,9 @@ def build_trainer(
         run_dir: where the run's events, samples and checkpoints go.
         config: the config the trainer stores in its checkpoints (a resume's merge of the
             saved and the current one); default: ``cfg`` resolved.
-        evaluation: build the evaluations during training (``evaluation.every``); off for
-            a run that is only read (evaluate, sample).
+        purpose: ``new`` (a run that starts: every check), ``resume`` (a run that goes on
+            with its own settings: its batch size is not refused again) or ``read``
+            (evaluate, sample: neither that check nor evaluations during training).
     """
     run_dir = Path(run_dir)
     if config is None:
@@ -103,7 +107,8 @@ def build_trainer(
     ).to(device, memory_format=memory_format)
     check_pairs(cfg.model.name, discriminator.needs_paired and cfg.model.get("steps") is None, data,
                 cfg.model.generator_inputs == "paired")
-    check_batch(int(cfg.trainer.batch_size), data, str(cfg.model.name))  # the data is known now, nothing trained
+    if purpose == "new":  # the data is known now, nothing trained
+        check_batch(int(cfg.trainer.batch_size), data, str(cfg.model.name))
     for net in discriminator.nets.values():
         compiled(net, compile_nets)
     steps = None  # GAN / FactorGAN's steps
@@ -116,7 +121,7 @@ def build_trainer(
     if cfg.get("samples") is not None:  # a sample-grid writer other than the default
         samples = instantiate(cfg.samples)(run_dir=run_dir, generator=generator, data=data, seed=cfg.seed)
     during: DuringTraining | None = None
-    plan = evaluation_plan(cfg) if evaluation else None
+    plan = evaluation_plan(cfg) if purpose != "read" else None
     if plan is not None:
         during = during_training(plan, run_dir)
     return Trainer(
@@ -175,6 +180,6 @@ def load_run(run_dir: str | Path, checkpoint_name: str = checkpoint.LAST, device
         )
     if device is not None:
         cfg.device = device
-    trainer = build_trainer(cfg, run_dir, evaluation=False)
+    trainer = build_trainer(cfg, run_dir, purpose="read")
     trainer.load_state_dict(checkpoint.load(path, map_location=trainer.device))
     return trainer, path.name

@@ -90,7 +90,8 @@ def _train(cfg: DictConfig, run_dir: Path, multirun: bool, overrides: Sequence[s
     # before anything trains.
     evaluation = evaluation_plan(cfg)
     evaluator = None if evaluation is None else run_evaluation.build_evaluator(evaluation.settings, run_dir)
-    trainer = build_trainer(cfg, run_dir, config=config)  # stores config in every checkpoint, like config.yaml
+    # the trainer stores config in every checkpoint, like config.yaml
+    trainer = build_trainer(cfg, run_dir, config=config, purpose="new" if resume_from is None else "resume")
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume_from is not None:
         trainer.load_state_dict(state, resumed=True)
@@ -108,7 +109,7 @@ def _train(cfg: DictConfig, run_dir: Path, multirun: bool, overrides: Sequence[s
     print(f"  device: {trainer.device}; watch with: tensorboard --logdir {logdir}")
     if resume_from is not None and run_evaluation.owed_at_resume(
             trainer.during_evaluation, trainer.step, (state.get("config") or {}).get("trainer", {}).get("max_steps", 0),
-            run_dir):
+            recorded_during_training(run_dir)):
         print(f"Evaluating step {trainer.step}: its evaluation during training was not recorded before the run stopped")
         trainer.evaluate_during_training()  # the curve's point at the checkpoint's step
     trainer.fit()
@@ -122,6 +123,14 @@ def _train(cfg: DictConfig, run_dir: Path, multirun: bool, overrides: Sequence[s
     print(f"  samples: {run_dir / 'samples' / 'latest.png'}")
     print(f"  TensorBoard: tensorboard --logdir {logdir}")
     return trainer
+
+
+def recorded_during_training(run_dir: Path) -> set[str] | None:
+    """The steps ``metrics.json`` holds evaluations during training of (None: unreadable)."""
+    try:
+        return set(run_metrics.read_metrics(run_dir).get("during_training") or {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
 
 
 def nonfinite_advice(run_dir: Path, cfg: DictConfig, overrides: Sequence[str]) -> str:

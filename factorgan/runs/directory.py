@@ -13,27 +13,8 @@ from factorgan.errors import NothingToResume, ResumeMismatch, RunError, RunExist
 from factorgan.runs import checkpoint
 from factorgan.runs.compat import upgrade_config
 from factorgan.runs.metrics import DamagedMetrics, flatten, read_metrics
-from factorgan.runs.run_config import CONFIG, read_config, write_config  # noqa: F401 (the run's files, here as before)
+from factorgan.runs.run_config import CONFIG, RESUMABLE_CHANGES, read_config, resumable, write_config  # noqa: F401 (here as before)
 
-# Keys that may change when a run is resumed (how long / how often, and where it runs).
-RESUMABLE_CHANGES = (
-    "resume",
-    "device",
-    "trainer.max_steps",
-    "trainer.log_every",
-    "trainer.sample_every",
-    "trainer.ckpt_every",
-    "trainer.snapshot_every",
-    "trainer.progress",
-    "trainer.cuda_graph",
-    "channels_last",
-    "evaluation",  # what is measured after training, not how the run trains
-    "threads",  # how many CPU threads, not what is computed
-    "on_existing",
-    "samples",  # how sample grids are drawn, not how the run trains
-    "init_from",  # where a new run's weights came from: a resume continues from its own
-    "init_optimizer",
-)
 # Of those, the ones config.yaml takes from a resume: they describe the run's checkpoint
 # and metrics from then on (a longer run, its schedule, the evaluation that wrote its
 # metrics - unless evaluation=null). The others only say how that call ran (device,
@@ -48,10 +29,6 @@ RECORDED_ON_RESUME = (
     "evaluation",
 )
 RESUMES = "resumes.yaml"
-
-
-def _resumable(key: str) -> bool:
-    return any(key == k or key.startswith(k + ".") for k in RESUMABLE_CHANGES)
 
 
 def _given(value: Any) -> bool:
@@ -78,7 +55,7 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     a, b = flatten(saved), flatten(current)
     diffs = []
     for key in sorted(set(a) | set(b)):
-        if _resumable(key):
+        if resumable(key):
             continue
         if a.get(key, "<missing>") != b.get(key, "<missing>"):
             diffs.append(f"{key}: {a.get(key, '<missing>')!r} -> {b.get(key, '<missing>')!r}")
@@ -144,7 +121,7 @@ def check_resumable(run_dir: Path, saved: dict[str, Any], config: dict[str, Any]
     if diffs:
         flat_saved, flat_now = flatten(saved), flatten(config)
         keep = [f"{key}={_override_value(flat_saved[key])}" for key in sorted(set(flat_saved) | set(flat_now))
-                if not _resumable(key) and key in flat_saved and flat_saved[key] != flat_now.get(key, _MISSING)]
+                if not resumable(key) and key in flat_saved and flat_saved[key] != flat_now.get(key, _MISSING)]
         raise ResumeMismatch(
             f"cannot resume {run_dir}: the config differs from the saved run in\n  "
             + "\n  ".join(diffs)
@@ -176,7 +153,7 @@ def keep_run_values(run_dir: Path, config: dict[str, Any], overrides: Sequence[s
     now = flatten(config)
     out, kept = copy.deepcopy(config), []
     for key in sorted(set(saved) & set(now)):
-        if saved[key] == now[key] or _resumable(key) or given_on_command_line(key, overrides):
+        if saved[key] == now[key] or resumable(key) or given_on_command_line(key, overrides):
             continue
         _set(out, key, copy.deepcopy(saved[key]))
         kept.append(f"{key}={saved[key]!r} (today's default: {now[key]!r})")

@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -149,18 +149,14 @@ def during_training(plan: EvaluationPlan, run_dir: str | Path | None = None) -> 
     return DuringTraining(build_evaluator(settings, run_dir, where="evaluation.during"), plan.every, settings)
 
 
-def owed_at_resume(during: DuringTraining | None, step: int, saved_max_steps: int, run_dir: str | Path) -> bool:
+def owed_at_resume(during: DuringTraining | None, step: int, saved_max_steps: int,
+                   recorded: Collection[str] | None) -> bool:
     """Whether the evaluation during training due at a resumed checkpoint's ``step`` is
-    missing from ``metrics.json`` (the run was killed between writing the checkpoint and
-    evaluating): due under the schedule the checkpoint was trained with (``saved_max_steps``:
-    not its final step, whose result is the final evaluation) and not under
-    ``during_training``. An unreadable ``metrics.json`` owes nothing here."""
-    if during is None or step <= 0 or not during.due(step, saved_max_steps):
+    missing from ``metrics.json`` (``recorded``: the steps its ``during_training`` holds;
+    the run was killed between writing the checkpoint and evaluating): due under the
+    schedule the checkpoint was trained with (``saved_max_steps``: not its final step,
+    whose result is the final evaluation). An unreadable ``metrics.json`` (``recorded``
+    None) owes nothing here."""
+    if recorded is None or during is None or step <= 0 or not during.due(step, saved_max_steps):
         return False
-    from factorgan.runs.metrics import read_metrics
-
-    try:
-        done = read_metrics(Path(run_dir)).get("during_training") or {}
-    except (OSError, ValueError, AttributeError, TypeError):
-        return False
-    return str(step) not in done
+    return str(step) not in recorded

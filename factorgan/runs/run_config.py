@@ -3,7 +3,7 @@
 The checkpoint's copy is the truth: a ``config.yaml`` that cannot be parsed, is cut off
 (still valid YAML, but with keys missing) or says otherwise than the checkpoint is named
 on stderr, and the checkpoint's config is used instead. Keys a resume may change
-(:data:`~factorgan.runs.directory.RESUMABLE_CHANGES`, e.g. a longer
+(:data:`RESUMABLE_CHANGES`, e.g. a longer
 ``trainer.max_steps`` written before the resumed run's first checkpoint) may differ.
 """
 from __future__ import annotations
@@ -21,6 +21,32 @@ from factorgan.runs.metrics import flatten
 
 CONFIG = "config.yaml"
 _MISSING = object()
+
+
+# Keys that may change when a run is resumed (how long / how often, and where it runs).
+RESUMABLE_CHANGES = (
+    "resume",
+    "device",
+    "trainer.max_steps",
+    "trainer.log_every",
+    "trainer.sample_every",
+    "trainer.ckpt_every",
+    "trainer.snapshot_every",
+    "trainer.progress",
+    "trainer.cuda_graph",
+    "channels_last",
+    "evaluation",  # what is measured after training, not how the run trains
+    "threads",  # how many CPU threads, not what is computed
+    "on_existing",
+    "samples",  # how sample grids are drawn, not how the run trains
+    "init_from",  # where a new run's weights came from: a resume continues from its own
+    "init_optimizer",
+)
+
+
+def resumable(key: str) -> bool:
+    """Whether ``key`` (dotted) may change when a run is resumed."""
+    return any(key == k or key.startswith(k + ".") for k in RESUMABLE_CHANGES)
 
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> Path:
@@ -63,8 +89,6 @@ def mismatch(stored: dict[str, Any], saved: dict[str, Any], text: str) -> str:
     """How ``config.yaml`` (``stored``, its ``text``) falls short of the checkpoint's config
     ``saved`` (both in today's form): cut off, keys missing, values that differ outside
     what a resume may change; empty when it does not."""
-    from factorgan.runs.directory import RESUMABLE_CHANGES, _resumable
-
     def present(key: str) -> bool:  # a resumable key's block is there (e.g. evaluation: null)
         root = next(k for k in RESUMABLE_CHANGES if key == k or key.startswith(k + "."))
         node: Any = stored
@@ -73,8 +97,8 @@ def mismatch(stored: dict[str, Any], saved: dict[str, Any], text: str) -> str:
         return node is not _MISSING
 
     a, b = flatten(stored), flatten(saved)
-    missing = [k for k in b if k not in a and not (_resumable(k) and present(k))]
-    differ = [k for k in sorted(set(a) | set(b)) if k not in missing and not _resumable(k)
+    missing = [k for k in b if k not in a and not (resumable(k) and present(k))]
+    differ = [k for k in sorted(set(a) | set(b)) if k not in missing and not resumable(k)
               and a.get(k, _MISSING) != b.get(k, _MISSING)]
     problems = ["cut off mid-line"] if text and not text.endswith("\n") else []
     if missing:
