@@ -20,7 +20,7 @@ TINY = [
     "trainer.ckpt_every=2",
     "trainer.progress=false",
     "device=cpu",
-    "evaluation=null",  # tests that evaluate opt in (tests/test_evaluation.py)
+    "evaluation=null",  # tests that evaluate opt in (TINY_EVALUATED: tests/experiments/, test_eval_during.py)
 ]
 TINY_EVALUATED = [o for o in TINY if not o.startswith("evaluation")]  # TINY, keeping the evaluator
 
