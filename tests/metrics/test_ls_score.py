@@ -80,7 +80,7 @@ def make_trainer(G: nn.Module, test: torch.Tensor, input_parts: int = 0) -> tupl
 
 
 @pytest.fixture
-def test_split() -> torch.Tensor:
+def held_out() -> torch.Tensor:
     return squares(40, 100)
 
 
@@ -130,17 +130,17 @@ def test_partition_refuses_to_leave_one_side_empty(n, fraction):
 
 
 # ---- the evaluator --------------------------------------------------------------------
-def test_copy_of_real_data_scores_near_half_and_bad_generators_near_zero(test_split):
-    good = LSScoreEvaluator(**FAST)(*make_trainer(CopyReal(test_split), test_split))
+def test_copy_of_real_data_scores_near_half_and_bad_generators_near_zero(held_out):
+    good = LSScoreEvaluator(**FAST)(*make_trainer(CopyReal(held_out), held_out))
     assert set(good) == {"ls", "ls_std"}
     assert 0.3 < good["ls"] < 0.7, good
     for bad in (Constant(0.5), Constant(0.0), Noise()):
-        m = LSScoreEvaluator(**FAST)(*make_trainer(bad, test_split))
+        m = LSScoreEvaluator(**FAST)(*make_trainer(bad, held_out))
         assert m["ls"] < 0.2 and m["ls"] < good["ls"] - 0.25, (type(bad).__name__, m)
         assert m["ls_std"] >= 0
 
 
-def test_ordered_split_trains_every_run_on_the_first_share(test_split, monkeypatch):
+def test_ordered_split_trains_every_run_on_the_first_share(held_out, monkeypatch):
     import factorgan.metrics.ls_score as ls
 
     seen = []
@@ -152,21 +152,21 @@ def test_ordered_split_trains_every_run_on_the_first_share(test_split, monkeypat
 
     monkeypatch.setattr(ls, "partition", recording)
     ev = LSScoreEvaluator(runs=2, epochs=1, batch_size=10, split="ordered", progress=False)
-    ev(*make_trainer(CopyReal(test_split), test_split))
-    n_train = round(0.8 * len(test_split))
+    ev(*make_trainer(CopyReal(held_out), held_out))
+    n_train = round(0.8 * len(held_out))
     assert len(seen) == 2 and all(train.tolist() == list(range(n_train)) for train, _ in seen)
 
 
-def test_float_and_uint8_test_splits_give_the_same_score(test_split):
+def test_float_and_uint8_test_splits_give_the_same_score(held_out):
     ev = LSScoreEvaluator(runs=1, epochs=2, batch_size=10, progress=False)
-    a = ev(*make_trainer(CopyReal(test_split), test_split))
-    b = ev(*make_trainer(CopyReal(test_split), as_float(test_split)))
+    a = ev(*make_trainer(CopyReal(held_out), held_out))
+    b = ev(*make_trainer(CopyReal(held_out), as_float(held_out)))
     assert a["ls"] == pytest.approx(b["ls"], rel=1e-5)
     assert a["ls_std"] == 0.0  # population std of one run
 
 
-def test_same_seed_same_score_other_seed_other_score(test_split):
-    trainer = make_trainer(Constant(0.5), test_split)  # deterministic generator: only the seed varies
+def test_same_seed_same_score_other_seed_other_score(held_out):
+    trainer = make_trainer(Constant(0.5), held_out)  # deterministic generator: only the seed varies
     kw = dict(runs=2, epochs=2, batch_size=10, progress=False)
     a, b = LSScoreEvaluator(seed=5, **kw)(*trainer), LSScoreEvaluator(seed=5, **kw)(*trainer)
     c = LSScoreEvaluator(seed=6, **kw)(*trainer)
@@ -174,30 +174,30 @@ def test_same_seed_same_score_other_seed_other_score(test_split):
     assert a["ls"] != c["ls"]
 
 
-def test_global_rng_untouched_and_generator_mode_restored(test_split):
-    G = CopyReal(test_split)
+def test_global_rng_untouched_and_generator_mode_restored(held_out):
+    G = CopyReal(held_out)
     ev = LSScoreEvaluator(runs=1, epochs=1, batch_size=10, progress=False)
     for training in (True, False):
         G.train(training)
         G.modes.clear()
         state = torch.get_rng_state()
         with torch.no_grad():  # also works when the caller evaluates without autograd
-            ev(*make_trainer(G, test_split))
+            ev(*make_trainer(G, held_out))
         assert torch.equal(torch.get_rng_state(), state)
         assert G.training == training
         assert G.modes and not any(G.modes)  # sampled in eval mode only
 
 
-def test_generator_mode_restored_on_error(test_split):
-    G = Broken(test_split).train()
+def test_generator_mode_restored_on_error(held_out):
+    G = Broken(held_out).train()
     with pytest.raises(RuntimeError, match="generator failed"):
-        LSScoreEvaluator(runs=1, epochs=1, progress=False)(*make_trainer(G, test_split))
+        LSScoreEvaluator(runs=1, epochs=1, progress=False)(*make_trainer(G, held_out))
     assert G.training
 
 
 # ---- errors ---------------------------------------------------------------------------
-def test_conditional_data_is_refused(test_split):
-    trainer = make_trainer(CopyReal(test_split), test_split, input_parts=1)
+def test_conditional_data_is_refused(held_out):
+    trainer = make_trainer(CopyReal(held_out), held_out, input_parts=1)
     with pytest.raises(ValueError, match="unconditional.*input_parts=1"):
         LSScoreEvaluator(**FAST)(*trainer)
 
