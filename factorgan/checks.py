@@ -248,16 +248,21 @@ def _pool_words(key: str, n: int, part_names: Any) -> str:
     return f"{n} {key}"
 
 
+# A batch this small costs nothing however small the data: never refused.
+ALWAYS_FINE_BATCH = 64
+
+
 def check_batch(batch_size: int, data: Any, model: str) -> None:
     """Refuse, once the data is loaded and before anything trains, a batch larger than
     every training pool: batches are drawn with replacement, so it only repeats samples
     at many times the memory and time (``trainer.batch_size=100000`` on PairedMNIST's
     4,000 digits). A batch larger than a small pool alone is the paper's own practice
-    (25 from 10 pairs) and is kept."""
+    (25 from 10 pairs) and is kept, and so is any batch up to :data:`ALWAYS_FINE_BATCH`
+    (a tiny dataset, such as the 14-image example folders, trains with the paper's 25)."""
     sizes = data.pool_sizes() if hasattr(data, "pool_sizes") else None
-    if not sizes or batch_size <= max(sizes.values()):
+    if not sizes or batch_size <= max(*sizes.values(), ALWAYS_FINE_BATCH):
         return
-    largest = max(sizes.values())
+    largest = max(*sizes.values(), ALWAYS_FINE_BATCH)
     held = ", ".join(_pool_words(k, v, getattr(data, "part_names", None)) for k, v in sizes.items())
     reads = " (model={} reads only the pairs)".format(model) if model in ("gan", "gan_big") else ""
     raise ConfigError(

@@ -146,8 +146,12 @@ def test_pooled_data_names_each_part_pool_and_small_pools_are_kept() -> None:
     data = SimpleNamespace(name="arrays(d.npz)", part_names=None,
                            pool_sizes=lambda: {"complete": 20, "paired": 10, "part_0": 40, "part_1": 35})
     check_batch(25, data, "gan")  # 25 from 10 pairs: the paper's practice, kept
-    check_batch(40, data, "factorgan")
+    check_batch(64, data, "factorgan")  # a small batch is never refused, however small the data
     with pytest.raises(ConfigError) as err:
-        check_batch(41, data, "factorgan")
+        check_batch(65, data, "factorgan")
     assert ("20 complete samples, 10 pairs (paired=10), 40 of part 0, 35 of part 1" in str(err.value)
-            and "trainer.batch_size=40 " in str(err.value))
+            and "trainer.batch_size=64 " in str(err.value))
+    big = SimpleNamespace(name="arrays(e.npz)", part_names=None, pool_sizes=lambda: {"paired": 10, "part_0": 400})
+    check_batch(400, big, "factorgan")
+    with pytest.raises(ConfigError, match="trainer.batch_size=400 "):
+        check_batch(401, big, "factorgan")
