@@ -74,6 +74,7 @@ _EXPORTS = {
     # whole runs
     "Trainer": "factorgan.training.loop",
     "Schedule": "factorgan.training.loop",
+    "train": "factorgan.cli.train",
     "build_trainer": "factorgan.build",
     "load_run": "factorgan.build",
     # errors a user's input can cause (factorgan.errors has each kind)
@@ -82,12 +83,10 @@ _EXPORTS = {
     "DatasetError": "factorgan.errors",
     "RunError": "factorgan.errors",
 }
-__all__ = sorted([*_EXPORTS, "train"])
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "train":  # the module factorgan.train is callable as train(cfg, run_dir=None)
-        return importlib.import_module("factorgan.train")
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value

@@ -11,8 +11,6 @@ from PIL import Image
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-import factorgan.cli.train  # noqa: F401  (registers the run_path resolver)
-
 TINY = [
     "trainer.max_steps=4",
     "trainer.log_every=2",

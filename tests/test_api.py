@@ -40,8 +40,18 @@ def test_every_export_is_typed_and_listed_by_dir():
     assert set(factorgan.__all__) <= set(dir(factorgan))
     for imp in guarded.body:  # each typed import names the module the lazy export loads
         for a in imp.names:  # type: ignore[attr-defined]
-            if a.name != "train":
-                assert factorgan._EXPORTS[a.name] == imp.module, a.name  # type: ignore[attr-defined]
+            assert factorgan._EXPORTS[a.name] == imp.module, a.name  # type: ignore[attr-defined]
+
+
+def test_train_is_a_function_and_old_import_paths_still_work():
+    import types
+
+    from factorgan.build import build_trainer, load_run
+    from factorgan.cli import common
+    from factorgan.cli import train as cli_train
+
+    assert isinstance(factorgan.train, types.FunctionType) and factorgan.train is cli_train.train
+    assert cli_train.build_trainer is build_trainer and common.load_run is load_run  # users' imports of 0.2
 
 
 def test_docs_api_lists_every_export():

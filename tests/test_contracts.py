@@ -64,7 +64,7 @@ def test_the_builder_refuses_a_generator_without_noise_dim(tmp_path):
 
 
 def test_user_errors_live_in_one_module_and_keep_their_old_paths():
-    from factorgan.cli.common import CliError
+    from factorgan.errors import CliError
     from factorgan.data.in_memory import DatasetError, PairedCountError
     from factorgan.runs.directory import RunError
     from factorgan.runs.metrics import DamagedMetrics

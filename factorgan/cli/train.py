@@ -14,7 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from factorgan.build import build_trainer, evaluation_plan, resolve_device
+from factorgan.build import build_trainer, resolve_device
+import factorgan.configs  # noqa: F401  (registers the configs' run_path resolver)
 from factorgan.checks import check_config
 from factorgan.errors import NonFiniteLossError, PairedCountError, RunError, SweepJobFailed, user_error
 from factorgan.runs import checkpoint, console_log
@@ -22,13 +23,13 @@ from factorgan.runs import directory as runs
 from factorgan.runs import evaluation as run_evaluation
 from factorgan.runs import metrics as run_metrics
 from factorgan.runs import signals, threads
+from factorgan.runs.evaluation import split_evaluation
 from factorgan.runs.init import initialise
 from factorgan.runs.lock import RunLock, discarded_on_failure
 from factorgan.training.loop import Trainer
 
 __all__ = ["main", "train", "build_trainer", "expected_error"]  # build_trainer: here as before
 
-OmegaConf.register_new_resolver("run_path", runs.run_path, replace=True)
 # Errors shown as a message without a traceback (factorgan.errors), as before.
 expected_error = user_error
 
@@ -53,7 +54,10 @@ def train(
     line's; when given, a resumed run keeps its own values of keys the command line did
     not set (defaults that changed since the run was made).
     """
-    run_dir = Path("outputs") / str(cfg.run_path) if run_dir is None else Path(run_dir)
+    # The config as a plain dict, once: checked, saved in config.yaml and every checkpoint.
+    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    check_config(config)  # before anything is built or written
+    run_dir = Path("outputs") / str(config["run_path"]) if run_dir is None else Path(run_dir)
     # One process per run directory; a start that fails before its first checkpoint
     # leaves nothing behind (the discard runs while the lock is still held). The run's
     # `threads` applies while it trains (numbers depend on it: a bit-exact resume needs
@@ -61,18 +65,20 @@ def train(
     with threads.threads_for_run(cfg.get("threads", "auto")), RunLock(run_dir) as lock, \
             discarded_on_failure(run_dir, str(cfg.run_path), lock):
         checkpoint.remove_temporaries(run_dir)  # a killed process's partial writes (we hold the lock)
-        return _train(cfg, run_dir, multirun, overrides)
+        return _train(cfg, config, run_dir, multirun, overrides)
 
 
-def _train(cfg: DictConfig, run_dir: Path, multirun: bool, overrides: Sequence[str] | None = None) -> Trainer | None:
-    """:func:`train` in a locked run directory."""
-    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+def _train(cfg: DictConfig, config: dict[str, Any], run_dir: Path, multirun: bool,
+           overrides: Sequence[str] | None = None) -> Trainer | None:
+    """:func:`train` in a locked run directory (``config``: ``cfg`` resolved)."""
     policy = runs.on_existing_policy(cfg.get("on_existing", "auto"), multirun)
     if overrides is not None and (cfg.resume or policy == "continue"):
         config, kept = runs.keep_run_values(run_dir, config, overrides)
         if kept:
             print("Resuming with the run's own " + "; ".join(kept))
             cfg = OmegaConf.create(config)
+    # the command's evaluation (a resume may change it), checked before anything trains
+    evaluation = None if config.get("evaluation") is None else split_evaluation(config["evaluation"])
     plan = runs.plan_run(
         run_dir, config, cfg.resume, policy, needs_metrics=cfg.get("evaluation") is not None,
         multirun=multirun,
@@ -88,7 +94,6 @@ def _train(cfg: DictConfig, run_dir: Path, multirun: bool, overrides: Sequence[s
         config, changes = runs.resumed_config(state["config"], config)
     # The evaluators are built now, with the trainer, so their settings are checked
     # before anything trains.
-    evaluation = evaluation_plan(cfg)
     evaluator = None if evaluation is None else run_evaluation.build_evaluator(evaluation.settings, run_dir)
     # the trainer stores config in every checkpoint, like config.yaml
     trainer = build_trainer(cfg, run_dir, config=config, purpose="new" if resume_from is None else "resume")
@@ -181,7 +186,6 @@ def run_job(cfg: DictConfig, hydra_cfg: Any, run_dir: Path) -> None:
         with discarded_on_failure(run_dir, str(cfg.get("run_path"))):
             n_threads = threads.configure_threads(cfg.get("threads", "auto"), hydra_cfg.launcher if multirun else None)
             print(f"CPU threads: {n_threads}", flush=True)  # before any failure: a sweep job's log shows it
-            check_config(OmegaConf.to_container(cfg, resolve=True))  # before anything is built or written
             train(cfg, run_dir, multirun, list(hydra_cfg.overrides.task))
     except signals.Interrupted as stop:
         signals.finish(stop, run_dir, multirun)  # says how to resume; exits (submitit: requeues)

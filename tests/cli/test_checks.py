@@ -125,7 +125,7 @@ def test_required_keys_left_unset_name_the_keys_and_the_layout(overrides, keys, 
 
 
 def test_a_batch_larger_than_every_pool_is_refused_saying_what_each_holds(tmp_path) -> None:
-    from factorgan.cli.train import build_trainer
+    from factorgan.build import build_trainer
 
     with pytest.raises(ConfigError) as err:
         build_trainer(compose_config(*TINY, "trainer.batch_size=100000"), tmp_path / "run")

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import TINY, compose_config
 from factorgan.cli import evaluate
-from factorgan.cli.common import CliError, main_guard
+from factorgan.cli.common import main_guard
+from factorgan.errors import CliError
 from factorgan.experiments.paired_mnist import METRICS
 from factorgan.cli.train import train
 from factorgan.runs.evaluation import settings_key

@@ -12,7 +12,9 @@ import torch
 from conftest import TINY, compose_config
 from factorgan.cli import sample
 from factorgan.samples.generate import draw_samples
-from factorgan.cli.common import CliError, load_run, main_guard
+from factorgan.build import load_run
+from factorgan.cli.common import main_guard
+from factorgan.errors import CliError
 from factorgan.data.in_memory import as_float
 from factorgan.cli.train import train
 

@@ -17,7 +17,8 @@ from factorgan.runs import checkpoint
 from factorgan.runs import directory as runs
 from factorgan.runs import threads
 from factorgan.data.in_memory import PairedCountError
-from factorgan.cli.train import build_trainer, expected_error, train
+from factorgan.build import build_trainer
+from factorgan.cli.train import expected_error, train
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEPS = REPO / "factorgan" / "configs" / "sweep"

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 from conftest import TINY, TINY_EVALUATED, compose_config
-from factorgan.cli.train import build_trainer, train
+from factorgan.build import build_trainer
+from factorgan.cli.train import train
 from factorgan.data import aligned, image_folders as folders_module
 from factorgan.data.image_folders import image_folders
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, as_float

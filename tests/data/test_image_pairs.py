@@ -18,7 +18,8 @@ from factorgan.data.in_memory import DatasetError, PairedCountError, as_float
 from factorgan.data.image_pairs import EDGES2SHOES, cityscapes_pairs, edges2shoes
 from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
 from factorgan.nets.conv import ConvDiscriminator, ConvGenerator
-from factorgan.cli.train import build_trainer, train
+from factorgan.build import build_trainer
+from factorgan.cli.train import train
 
 SIZE = 16
 SMALL = ["generator.width=8", "discriminator.filters=8", "dataset.size=16", "dataset.cache=false"]

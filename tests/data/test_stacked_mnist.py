@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from conftest import TINY, TINY_EVALUATED, compose_config
-from factorgan.cli.train import build_trainer, train
+from factorgan.build import build_trainer
+from factorgan.cli.train import train
 from factorgan.data.in_memory import DatasetError, PairedCountError
 from factorgan.data.mnist import load_embedded, paired_mnist
 from factorgan.data.stacked_mnist import class_chain, make_digit_stacks, stacked_mnist

@@ -16,7 +16,8 @@ from factorgan.data.in_memory import as_float
 from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
 from factorgan.nets.conv import ConvDiscriminator
 from factorgan.samples.grids import ComparisonSampleWriter
-from factorgan.cli.train import build_trainer, train
+from factorgan.build import build_trainer
+from factorgan.cli.train import train
 from factorgan.nets.unet import UNetGenerator
 
 SIZE = 16

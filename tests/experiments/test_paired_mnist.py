@@ -13,7 +13,8 @@ from factorgan.data.in_memory import DatasetError
 from factorgan.data.interface import TRAIN
 from factorgan.errors import ConfigError
 from factorgan.experiments.paired_mnist import METRICS, PairedMNISTEvaluator, png_round_trip
-from factorgan.cli.train import build_trainer, train
+from factorgan.build import build_trainer
+from factorgan.cli.train import train
 from factorgan.metrics.mnist_classifier import ClassifierSettings, weights_sha256
 from factorgan.runs import metrics as run_metrics
 

@@ -13,7 +13,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 
 from conftest import TINY, compose_config
-from factorgan.cli.train import build_trainer, train
+from factorgan.build import build_trainer
+from factorgan.cli.train import train
 from factorgan.errors import ConfigError
 from factorgan.method.discriminator import CombinedDiscriminator, RealBatch
 from factorgan.method.factorisation import Factorisation, GridFactorisation

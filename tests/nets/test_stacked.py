@@ -14,7 +14,7 @@ from factorgan.nets.mlp import MLPDiscriminator
 from factorgan.method.factorisation import Factorisation
 from factorgan.nets.spectral_norm import SNLinear, apply_spectral_norm
 from factorgan.nets.stacked import StackedLinear, StackedMLP
-from factorgan.cli.train import build_trainer
+from factorgan.build import build_trainer
 
 
 def _sn_mlps(g: int, in_shape=(1, 6, 5), hidden=16) -> list[MLPDiscriminator]:

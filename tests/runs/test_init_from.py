@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from conftest import TINY, compose_config
-from factorgan.cli.train import build_trainer, train
+from factorgan.build import build_trainer
+from factorgan.cli.train import train
 from factorgan.runs import checkpoint
 from factorgan.runs.directory import RunError
 from factorgan.runs.init import initialise

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, compose_config
-from factorgan.cli.common import CliError
+from factorgan.errors import CliError
 from factorgan.cli.train import train
 from factorgan.runs.metrics import write_metrics
 

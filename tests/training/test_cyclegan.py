@@ -9,7 +9,7 @@ from factorgan.training.cyclegan import cycle_discriminator, domain_split
 from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
 from factorgan.nets.conv import ConvDiscriminator
 from factorgan.method.factorisation import Factorisation
-from factorgan.cli.train import build_trainer
+from factorgan.build import build_trainer
 from factorgan.method.discriminator import RealBatch
 
 SIZE = 16

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from conftest import TINY, TINY_EVALUATED, compose_config
-from factorgan.cli.train import build_trainer, train
+from factorgan.build import build_trainer
+from factorgan.cli.train import train
 from factorgan.runs import checkpoint
 from factorgan.runs.evaluation import DuringTraining
 

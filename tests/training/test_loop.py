@@ -18,7 +18,8 @@ from factorgan.runs import checkpoint
 from factorgan.training.steps import real_batch
 from factorgan.runs.directory import RunError
 from factorgan.runs.scalars import NonFiniteLossError
-from factorgan.cli.train import build_trainer, train
+from factorgan.build import build_trainer
+from factorgan.cli.train import train
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "factorgan" / "configs"

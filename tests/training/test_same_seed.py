@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import compose_config, make_edges2shoes
-from factorgan.cli.train import build_trainer
+from factorgan.build import build_trainer
 from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
 
 RECORDED = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "release_0_1" /

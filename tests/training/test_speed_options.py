@@ -8,7 +8,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from conftest import TINY, compose_config
 from factorgan.training.cuda_graphs import graphs_supported, make_step_runner
 from factorgan.training.steps import real_batch
-from factorgan.cli.train import build_trainer
+from factorgan.build import build_trainer
 
 SMALL = ["generator.hidden=32", "discriminator.hidden=32"]
 
