@@ -50,10 +50,13 @@ def step_of(run_dir: Path) -> int:
 
 
 def logged_steps(run_dir: Path, tag: str = "loss/g") -> list[int]:
-    """The steps TensorBoard shows for ``tag`` (after its purge of resumed-over events)."""
+    """The steps TensorBoard shows for ``tag`` (after its purge of resumed-over events),
+    ascending: two writers of one process within one second may name their files so that
+    the later one sorts first (``...<pid>.10`` before ``...<pid>.9``); a step shown twice
+    still shows twice."""
     acc = EventAccumulator(str(run_dir / "tb"))
     acc.Reload()
-    return [e.step for e in acc.Scalars(tag)]
+    return sorted(e.step for e in acc.Scalars(tag))
 
 
 def signal_during_step(monkeypatch, at_step: int, signum: int, times: int = 1) -> None:
