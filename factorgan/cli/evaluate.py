@@ -1,7 +1,7 @@
 """Evaluate a finished (or running) run's checkpoint with the run's configured evaluator.
 
     python -m factorgan.evaluate run=<run dir> [checkpoint=last] [device=auto]
-                                 [evaluation.<key>=<value> ...]
+                                 [evaluation.<key>=<value> ...] [--cfg job] [--help]
 
 Rebuilds the run from its ``config.yaml``, loads ``checkpoints/<checkpoint>.pt``
 (``last`` or a snapshot such as ``step_0005000``), runs the config's ``evaluation``
@@ -25,8 +25,18 @@ from factorgan.runs import metrics as run_metrics
 from factorgan.checks import check_targets
 from factorgan.runs.evaluation import EvaluationPlan, build_evaluator, split_evaluation
 from factorgan.build import load_run
-from factorgan.cli.common import main_guard, parse_args
+from factorgan.cli.common import REQUIRED, Command, main_guard
 from factorgan.errors import CliError
+
+
+COMMAND = Command(
+    prog="python -m factorgan.evaluate",
+    usage="run=<run dir> [checkpoint=last] [device=<device>] [evaluation.<key>=<value> ...]",
+    doc=__doc__ or "",
+    defaults={"run": REQUIRED, "checkpoint": checkpoint.LAST, "device": None},
+    paths=frozenset({"run"}),
+    prefixes=("evaluation.",),
+)
 
 
 def experiment_evaluation(experiment: str) -> Any:
@@ -54,11 +64,9 @@ def is_own_result(ckpt: str, step: int, max_steps: int, key: str, run_key: str, 
 
 
 def main(argv: list[str]) -> dict[str, float]:
-    args = parse_args(
-        argv, {"run": "", "checkpoint": checkpoint.LAST, "device": "None"}, __doc__ or "",
-        prefixes=("evaluation.",),
-    )
-    trainer, ckpt = load_run(args["run"], args["checkpoint"], args.get("device"))
+    args = COMMAND.parse(argv)
+    device = None if args["device"] is None else str(args["device"])
+    trainer, ckpt = load_run(args["run"], str(args["checkpoint"]), device)
     cfg = OmegaConf.create(trainer.config)
     configured = cfg.get("evaluation") is not None
     if not configured:
@@ -71,8 +79,9 @@ def main(argv: list[str]) -> dict[str, float]:
         print(f"{args['run']} has no evaluation settings: using experiment "
               f"{cfg.experiment_name}'s defaults")
     run_plan = split_evaluation(cfg.evaluation)  # the run's own settings
-    overrides = [f"{k}={v}" for k, v in args.items() if k.startswith("evaluation.")]
-    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+    for key, value in args.items():  # this call's evaluation.<key>=<value>
+        if key.startswith("evaluation."):
+            OmegaConf.update(cfg, key, value, merge=True)
     check_targets({"evaluation": OmegaConf.to_container(cfg.evaluation, resolve=True)})  # typos list the settings
     plan = split_evaluation(cfg.evaluation)  # this call's settings
     evaluator = build_evaluator(plan.settings, trainer.run_dir)

@@ -1,18 +1,36 @@
-"""``python -m factorgan.results <dir> [--out <dir>]``: one CSV of every run under
-``<dir>`` and the paper-style figures of every metric (PNG and PDF)."""
+"""One CSV of every run under ``dir`` and the paper-style figures of every metric (PNG and PDF).
+
+    python -m factorgan.results dir=<dir> [out=<dir>] [scalars=[TAG,...]] [--cfg job] [--help]
+    python -m factorgan.results <dir> [--out <dir>] [--scalars TAG ...]      (the same)
+
+``dir``: a sweep folder (multirun/<date>/<time>), outputs/, or one run; ``out``: where to
+write (default: <dir>/results); ``scalars``: also tabulate and plot the last value of
+these TensorBoard scalars, e.g. loss/g.
+"""
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from factorgan.cli.common import REQUIRED, Command
+from factorgan.errors import CliError
 from factorgan.results.collect import collect, id_columns
 from factorgan.results.figures import figure_stem, metric_figure, save_figure
 
 CSV = "results.csv"
+COMMAND = Command(
+    prog="python -m factorgan.results",
+    usage="dir=<dir> [out=<dir>] [scalars=[TAG,...]]",
+    doc=__doc__ or "",
+    defaults={"dir": REQUIRED, "out": None, "scalars": []},
+    paths=frozenset({"dir", "out"}),
+    positional="dir",
+    flags={"--out": "out", "--scalars": "scalars"},
+    many=frozenset({"--scalars"}),
+)
 
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
@@ -42,18 +60,18 @@ def write_results(root: Path, out: Path, scalars: Sequence[str] = ()) -> tuple[p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m factorgan.results", description=__doc__)
-    parser.add_argument("dir", type=Path, help="a sweep folder (multirun/<date>/<time>), outputs/, or one run")
-    parser.add_argument("--out", type=Path, default=None, help="where to write (default: <dir>/results)")
-    parser.add_argument("--scalars", nargs="+", default=(), metavar="TAG",
-                        help="also tabulate and plot the last value of these TensorBoard scalars, e.g. loss/g")
-    args = parser.parse_args(argv)
-    if not args.dir.is_dir():
-        print(f"error: {args.dir} is not a directory", file=sys.stderr)
-        return 2
-    out = args.out if args.out is not None else args.dir / "results"
     try:
-        table, csv_path, figures = write_results(args.dir, out, args.scalars)
+        args = COMMAND.parse(sys.argv[1:] if argv is None else argv)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    root = Path(args["dir"])
+    if not root.is_dir():
+        print(f"error: {root} is not a directory", file=sys.stderr)
+        return 2
+    out = Path(args["out"]) if args["out"] is not None else root / "results"
+    try:
+        table, csv_path, figures = write_results(root, out, [str(tag) for tag in args["scalars"]])
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """Write generated samples of a run to an ``.npz`` file.
 
     python -m factorgan.sample run=<run dir> [n=2000] [out=samples.npz] [seed=1234]
-                               [checkpoint=last] [device=auto] [overwrite=false]
+                               [checkpoint=last] [device=auto] [overwrite=false] [--cfg job]
 
 Writes key ``samples``: float32 ``(n, C, H, W)`` in [0, 1] (for PairedMNIST ``(n, 1, 56, 28)``,
 top digit above bottom digit), plus ``seed``, ``step`` and ``checkpoint``, and a preview grid
@@ -21,10 +21,20 @@ from torch import Tensor
 
 from factorgan.runs import checkpoint
 from factorgan.build import load_run
-from factorgan.cli.common import main_guard, parse_args
+from factorgan.cli.common import REQUIRED, Command, main_guard
 from factorgan.errors import CliError
 from factorgan.samples.images import displayable, image_grid, save_png
 from factorgan.samples.generate import DEFAULT_SEED, draw_samples
+
+COMMAND = Command(
+    prog="python -m factorgan.sample",
+    usage="run=<run dir> [n=2000] [out=samples.npz] [seed=1234] [checkpoint=last] [device=<device>] [overwrite=false]",
+    doc=__doc__ or "",
+    defaults={"run": REQUIRED, "n": 2000, "out": "samples.npz", "seed": DEFAULT_SEED,
+              "checkpoint": checkpoint.LAST, "device": None, "overwrite": False},
+    paths=frozenset({"run", "out"}),
+)
+
 
 def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, **meta: object) -> Path:
     """``samples`` (N, C, H, W) -> ``path`` (key ``samples``) and a grid preview ``path.png``
@@ -43,22 +53,15 @@ def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, **me
 
 
 def main(argv: list[str]) -> Path:
-    args = parse_args(
-        argv,
-        {"run": "", "n": "2000", "out": "samples.npz", "seed": str(DEFAULT_SEED),
-         "checkpoint": checkpoint.LAST, "device": "None", "overwrite": "false"},
-        __doc__ or "",
-    )
+    args = COMMAND.parse(argv)
     out = Path(args["out"])
     if out.suffix != ".npz":
         raise CliError(f"out={out} must end in .npz")
-    if out.exists() and args["overwrite"].lower() != "true":
+    if out.exists() and not args["overwrite"]:
         raise CliError(f"{out} exists; pass overwrite=true to replace it, or another out=")
-    try:
-        n, seed = int(args["n"]), int(args["seed"])
-    except ValueError as err:
-        raise CliError(f"n and seed must be integers: {err}") from None
-    trainer, ckpt = load_run(args["run"], args["checkpoint"], args.get("device"))
+    n, seed = int(args["n"]), int(args["seed"])
+    device = None if args["device"] is None else str(args["device"])
+    trainer, ckpt = load_run(args["run"], str(args["checkpoint"]), device)
     if n < 1:
         raise CliError(f"n={n} must be ≥ 1")
     samples = draw_samples(trainer.G, trainer.data, n, seed)
