@@ -13,9 +13,9 @@ by one classifier):
   (:mod:`factorgan.metrics.shipped_classifiers`, made by
   ``scripts/train_mnist_classifier.py``): used when the training digits and settings are
   the ones they were trained on, so CPU model differences cannot change them either.
-- Version 1 (release 0.1 to 0.3) trained on the training device with the default thread
-  count (weights, and so FIDs, varied with both); it is kept, unchanged, for runs scored
-  with it (their config has no ``classifier_version``).
+- Version 1 (release 0.1.0, and 0.2.0 until version 2 came) trained on the training
+  device with the default thread count (weights, and so FIDs, varied with both); it is
+  kept, unchanged, for runs scored with it (their config has no ``classifier_version``).
 
 Otherwise the classifier is trained once and cached, keyed by a hash of the training
 digits and labels (in a canonical order, so the same digits paired differently share one
@@ -346,16 +346,3 @@ def _from_state(state: dict[str, Tensor], device: torch.device) -> MNISTClassifi
         model = MNISTClassifier().to(device)
     model.load_state_dict(state)
     return model.eval()
-
-
-def load_or_train(
-    images: Tensor,
-    labels: Tensor,
-    settings: ClassifierSettings = ClassifierSettings(),
-    cache_dir: str | Path | None = None,
-    progress: bool = True,
-) -> tuple[MNISTClassifier, Path, bool]:
-    """:func:`get_classifier` as (classifier in eval mode, its file, whether it was not
-    trained now)."""
-    got = get_classifier(images, labels, settings, cache_dir, progress)
-    return got.model, got.path, got.source != "trained"

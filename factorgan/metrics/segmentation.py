@@ -87,10 +87,3 @@ class SegmentationScores:
             if total:
                 out[f"class_accuracy/{label.name}"] = 100.0 * hit / total
         return out
-
-
-def segmentation_metrics(pred: Tensor, true: Tensor) -> dict[str, float]:
-    """All metrics for one batch of predicted and true maps ``(N, 3, H, W)`` in [0, 1]."""
-    scores = SegmentationScores()
-    scores.add(pred, true)
-    return scores.metrics()

@@ -171,15 +171,6 @@ def invert(
     return audio.numpy()
 
 
-def spectral_convergence(audio: np.ndarray, magnitude: np.ndarray, n_fft: int = 512, hop: int = 256) -> float:
-    """``‖ |STFT(audio)| − magnitude ‖ / ‖magnitude‖`` (Frobenius), ``magnitude`` ``(bins_all,
-    frames)``: how far the audio is from having the target magnitudes."""
-    rebuilt = np.abs(stft_mono(audio, n_fft, hop))
-    if rebuilt.shape != magnitude.shape:
-        raise ValueError(f"audio gives an STFT of shape {rebuilt.shape}, the magnitudes are {magnitude.shape}")
-    return float(np.linalg.norm(rebuilt - magnitude) / max(np.linalg.norm(magnitude), 1e-12))
-
-
 def resample(audio: np.ndarray, from_rate: int, to_rate: int, length: int | None = None) -> np.ndarray:
     """Audio ``(samples,)`` or ``(samples, channels)`` from ``from_rate`` to ``to_rate`` Hz
     (librosa, soxr_hq), float32; ``length``: zero-padded or cut to that many samples."""

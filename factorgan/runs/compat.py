@@ -63,7 +63,7 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     - ``lam``, once a key of every experiment (null outside PairedMNIST), is PairedMNIST's
       own: dropped where null, and the run-path tags it made become ``run_tags``;
     - PairedMNIST's ``dataset.lam_rule`` and the aligned image datasets' ``dataset.order``
-      (added in 0.3): ``text`` and ``natural``, what those runs used.
+      (added after release 0.1.0): ``text`` and ``natural``, what those runs used.
     """
     cfg = _retarget(copy.deepcopy(config))
     model = cfg.get("model")

@@ -169,12 +169,6 @@ def _wrap(text: str, room: float, draw, font) -> list[str]:  # noqa: ANN001 - PI
     return [line for line in lines if line] or [""]
 
 
-def channel_groups(sizes: Sequence[int], dim: int) -> list[int] | None:
-    """The channel sizes of a factorisation's parts when it cuts along channels
-    (``dim`` 0 of ``(C, H, W)``), else None: what :func:`displayable` shows side by side."""
-    return list(sizes) if dim == 0 else None
-
-
 def displayable(images: Tensor, groups: Sequence[int] | None = None) -> Tensor:
     """``(N, C, H, W)`` -> ``(N, 1 or 3, H, W·parts)``: images of more channels than RGB
     shown as their parts side by side. ``groups``: the parts' channel counts (e.g.

@@ -11,10 +11,16 @@ from factorgan.data.mnist import load_embedded
 from factorgan.metrics import shipped_classifiers
 from factorgan.metrics.mnist_classifier import (
     CACHE_ENV, PROTOCOL_SETTINGS, VERSION, ClassifierSettings, MNISTClassifier, accuracy, cache_key,
-    classifier_key, default_cache_dir, get_classifier, load_or_train, to_uint8, train_classifier, weights_sha256,
+    classifier_key, default_cache_dir, get_classifier, to_uint8, train_classifier, weights_sha256,
 )
 
 ONE_EPOCH = ClassifierSettings(epochs=1)
+
+
+def load_or_train(images, labels, settings, cache_dir=None, progress=False) -> tuple[MNISTClassifier, Path, bool]:
+    """:func:`get_classifier` as (classifier, its file, whether it came from the cache)."""
+    got = get_classifier(images, labels, settings, cache_dir, progress)
+    return got.model, got.path, got.source != "trained"
 
 
 def as_tensors(images, labels) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,9 +11,16 @@ from factorgan.data.in_memory import InMemoryData
 from factorgan.data.cityscapes_labels import LABELS
 from factorgan.method.factorisation import Factorisation
 from factorgan.experiments.segmentation import CityscapesEvaluator
-from factorgan.metrics.segmentation import SegmentationScores, nearest_color, segmentation_metrics
+from factorgan.metrics.segmentation import SegmentationScores, nearest_color
 
 COLOR = {label.name: torch.tensor(label.color, dtype=torch.float32) / 255.0 for label in LABELS}
+
+
+def segmentation_metrics(pred, true) -> dict[str, float]:
+    """The metrics of one batch of predicted and true maps, as the evaluator accumulates them."""
+    scores = SegmentationScores()
+    scores.add(pred, true)
+    return scores.metrics()
 
 
 def paint(names: list[list[str]]) -> torch.Tensor:

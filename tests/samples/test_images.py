@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from factorgan.samples.images import channel_groups, displayable, image_grid, save_png
+from factorgan.method.factorisation import Factorisation
+from factorgan.samples.images import displayable, image_grid, save_png
 
 
 def test_grid_places_each_image_with_padding_between():
@@ -45,12 +46,12 @@ def test_six_channel_samples_show_as_two_rgb_images_side_by_side():
 
 def test_channel_groups_show_a_grey_part_next_to_a_colour_part():
     x = torch.rand(2, 4, 4, 5)  # edge map (1 channel) | photo (3)
-    d = displayable(x, channel_groups([1, 3], dim=0))
+    d = displayable(x, Factorisation(dim=0, sizes=[1, 3]).display_groups())
     assert d.shape == (2, 3, 4, 10)
     for c in range(3):
         torch.testing.assert_close(d[:, c, :, :5], x[:, 0])  # grey repeated into R, G, B
     torch.testing.assert_close(d[..., 5:], x[:, 1:])
-    assert channel_groups([28, 28], dim=1) is None  # rows, not channels: shown as is
+    assert Factorisation(dim=1, sizes=[28, 28]).display_groups() is None  # rows, not channels: shown as is
     torch.testing.assert_close(displayable(x[:, :1], None), x[:, :1])
 
 
