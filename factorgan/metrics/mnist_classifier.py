@@ -13,7 +13,7 @@ by one classifier):
   (:mod:`factorgan.metrics.shipped_classifiers`, made by
   ``scripts/train_mnist_classifier.py``): used when the training digits and settings are
   the ones they were trained on, so CPU model differences cannot change them either.
-- Version 1 (release 0.1.0, and 0.2.0 until version 2 came) trained on the training
+- Version 1 (release 0.1.0, and later runs made before version 2) trained on the training
   device with the default thread count (weights, and so FIDs, varied with both); it is
   kept, unchanged, for runs scored with it (their config has no ``classifier_version``).
 
