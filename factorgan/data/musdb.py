@@ -19,238 +19,32 @@ folder keyed by the file list and every setting, outside the dataset folder, sto
 frames-major, and read a snippet at a time with ``pread`` (:class:`SongFile`): memory
 does not grow with the number of songs. A training sample is a
 snippet of 128 frames starting every 64 frames.
+
+The songs are read in :mod:`factorgan.data.musdb_songs`, cached in
+:mod:`factorgan.data.musdb_cache`; this module is the dataset (:class:`MusdbData`).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import random
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData
 from factorgan.data.in_memory import paired_count
+from factorgan.data.musdb_cache import SongFile, build_cache, default_cache_dir
+from factorgan.data.musdb_songs import (  # noqa: F401 (MUSDB_RATE, PARTS, SOURCES, log_spectrogram: here as before)
+    HELP, MUSDB_RATE, PARTS, SOURCES, AudioSettings, check_song_files, detect_layout, list_songs, log_spectrogram,
+    read_track,
+)
 from factorgan.method.factorisation import Factorisation
 
-SOURCES = ("drums", "bass", "other", "vocals")
-PARTS = ("mixture", "accompaniment", "vocals")  # the channels of a sample
-MUSDB_RATE = 44_100
-CACHE_VERSION = 2  # bump when the cached arrays change meaning (2: frames-major)
 PAIRED_SEED = 1337  # the official code's shuffle of the training songs
-HELP = """Expected MUSDB18 or MUSDB18-HQ under {root}:
-  {root}/train/<song>.stem.mp4 and {root}/test/<song>.stem.mp4        (MUSDB18; needs ffmpeg)
-  {root}/train/<song>/{{mixture,drums,bass,other,vocals}}.wav, test/   (MUSDB18-HQ)
-The dataset cannot be downloaded by a script: request it at https://sigsep.github.io/datasets/musdb.html
-(zenodo). A 7-second preview of every song: python -c "import musdb; musdb.DB(root='data/musdb_preview', download=True)".
-Synthetic songs for a CPU demo: python scripts/make_synthetic_musdb.py --root {root}"""
-
-
-@dataclass(frozen=True)
-class AudioSettings:
-    """Spectrogram settings (the official code's); every field keys the cache."""
-
-    sample_rate: int = 22_050
-    n_fft: int = 512
-    hop: int = 256
-    mixture: str = "stored"  # stored: the file's mixture track (official) | sum: accompaniment + vocals
-
-    def __post_init__(self) -> None:
-        if self.mixture not in ("sum", "stored"):
-            raise DatasetError(f"dataset.mixture={self.mixture!r}: use 'sum' or 'stored'")
-
-    @property
-    def bins(self) -> int:
-        return self.n_fft // 2  # the highest bin dropped
-
-
-# ---- reading songs --------------------------------------------------------------------
-def detect_layout(root: Path) -> bool:
-    """True for MUSDB18-HQ's wav folders, False for ``.stem.mp4`` files; a clear error
-    naming the layouts when ``root`` holds neither."""
-    train = root / "train"
-    if not train.is_dir():
-        raise DatasetError(f"no {train} directory.\n" + HELP.format(root=root))
-    stems = list(train.glob("*.stem.mp4"))
-    folders = [p for p in train.iterdir() if p.is_dir()]
-    if stems and not folders:
-        return False
-    if folders and not stems:
-        return True
-    what = "both stems and wav folders" if stems else "neither .stem.mp4 files nor song folders"
-    raise DatasetError(f"{train} holds {what}.\n" + HELP.format(root=root))
-
-
-def check_song_files(root: Path, is_wav: bool) -> None:
-    """Every wav song folder holds every stem (naming the song and the missing file)."""
-    if not is_wav:
-        return
-    for subset in ("train", "test"):
-        for song in sorted(p for p in (root / subset).glob("*") if p.is_dir()):
-            missing = [f"{s}.wav" for s in ("mixture", *SOURCES) if not (song / f"{s}.wav").exists()]
-            if missing:
-                raise DatasetError(f"song {song.name!r} ({song}) is missing {', '.join(missing)}")
-
-
-def list_songs(root: Path, subset: str, is_wav: bool, split: str | None = None) -> list:
-    """The ``musdb`` tracks of ``subset`` (``split``: musdb's train/valid split of the
-    training songs, or None for all), sorted by name."""
-    if not is_wav and not (_which("ffmpeg") and _which("ffprobe")):
-        raise DatasetError("reading .stem.mp4 files needs ffmpeg and ffprobe on PATH: "
-                           "apt-get install ffmpeg (Debian/Ubuntu), brew install ffmpeg (macOS), "
-                           "or conda install -c conda-forge ffmpeg; or use MUSDB18-HQ's wav files")
-    import musdb  # heavy, and needs ffmpeg for stems: imported where used
-
-    db = musdb.DB(root=str(root), subsets=[subset], is_wav=is_wav, split=split)
-    return sorted(db.tracks, key=lambda t: t.name)
-
-
-def _which(cmd: str) -> bool:
-    import shutil
-
-    return shutil.which(cmd) is not None
-
-
-def read_track(track, mixture: str = "stored") -> tuple[np.ndarray, dict[str, np.ndarray], int]:
-    """A ``musdb`` track as recorded: the mixture (``stored`` or ``sum``), the sources
-    ``{"accompaniment", "vocals"}`` (accompaniment = drums + bass + other), each float32
-    ``(samples, channels)``, and the sample rate; a clear error for unreadable audio."""
-    try:
-        sources = {s: np.asarray(track.sources[s].audio, dtype=np.float32) for s in SOURCES}
-        stored = np.asarray(track.audio, dtype=np.float32) if mixture == "stored" else None
-        rate = int(track.rate)
-    except Exception as err:  # noqa: BLE001  (soundfile, stempeg and ffmpeg raise many kinds)
-        raise DatasetError(f"cannot read the audio of song {track.name!r} ({track.path}): {err}") from None
-    refs = {"accompaniment": sources["drums"] + sources["bass"] + sources["other"], "vocals": sources["vocals"]}
-    return (refs["accompaniment"] + refs["vocals"] if stored is None else stored), refs, rate
-
-
-def track_audio(track, settings: AudioSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mixture, accompaniment, vocals) of a ``musdb`` track: mono float32 at
-    ``settings.sample_rate``."""
-    mixture, refs, rate = read_track(track, settings.mixture)
-    if rate != MUSDB_RATE:
-        print(f"note: song {track.name!r} is at {rate} Hz, not {MUSDB_RATE}: resampled")
-    return tuple(_mono_resampled(x, rate, settings.sample_rate)  # type: ignore[return-value]
-                 for x in (mixture, refs["accompaniment"], refs["vocals"]))
-
-
-def _mono_resampled(audio: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
-    import librosa  # heavy: imported where used
-
-    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
-    return librosa.resample(np.ascontiguousarray(mono), orig_sr=rate, target_sr=to_rate).astype(np.float32)
-
-
-def log_spectrogram(audio: np.ndarray, settings: AudioSettings) -> np.ndarray:
-    """Mono audio ``(samples,)`` -> ``log1p`` magnitudes ``(bins, frames)`` float32."""
-    window = torch.hann_window(settings.n_fft)
-    spec = torch.stft(torch.from_numpy(audio), settings.n_fft, settings.hop, window=window,
-                      center=True, return_complex=True)
-    return torch.log1p(spec.abs()[: settings.bins]).numpy()
-
-
-def song_spectrograms(track, settings: AudioSettings) -> np.ndarray:
-    """One song: float16 ``(3, bins, frames)``, mixture | accompaniment | vocals."""
-    return np.stack([log_spectrogram(x, settings) for x in track_audio(track, settings)]).astype(np.float16)
-
-
-# ---- the cache --------------------------------------------------------------------------
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("FACTORGAN_CACHE", Path.home() / ".cache" / "factorgan")) / "musdb"
-
-
-def cache_key(tracks: Sequence, settings: AudioSettings) -> str:
-    """Hash of every song file (name, size, modification time) and every setting."""
-    h = hashlib.sha1(json.dumps({"settings": asdict(settings), "version": CACHE_VERSION}, sort_keys=True).encode())
-    for track in tracks:
-        paths = [Path(track.path)] if not Path(track.path).is_dir() else sorted(Path(track.path).glob("*.wav"))
-        for p in paths:
-            st = p.stat()
-            h.update(f"{track.subset}/{track.name}/{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
-
-
-def _compute(job: tuple) -> tuple[str, int]:
-    root, is_wav, subset, name, settings, out = job
-    track = next(t for t in list_songs(Path(root), subset, is_wav) if t.name == name)
-    # frames-major (frames, 3, bins): a snippet is one contiguous block of the file
-    spec = np.ascontiguousarray(song_spectrograms(track, settings).transpose(2, 0, 1))
-    tmp = Path(out).with_suffix(".tmp.npy")
-    np.save(tmp, spec)
-    tmp.replace(out)  # atomic: an interrupted build never leaves half a song
-    return name, spec.shape[-1]
-
-
-def build_cache(root: Path, is_wav: bool, tracks: Sequence, settings: AudioSettings, cache_dir: Path,
-                workers: int) -> Path:
-    """Compute every missing song into ``cache_dir/<key>/`` (in parallel over songs);
-    returns that folder, which holds ``<subset>/<song>.npy`` and ``index.json``."""
-    folder = cache_dir / cache_key(tracks, settings)
-    index = folder / "index.json"
-    if index.exists():
-        return folder
-    jobs = []
-    for t in tracks:
-        out = folder / t.subset / f"{t.name}.npy"
-        if not out.exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
-            jobs.append((str(root), is_wav, t.subset, t.name, settings, str(out)))
-    if jobs:
-        workers = max(1, min(workers, len(jobs)))
-        desc = f"spectrograms ({len(jobs)} songs -> {folder})"
-        if workers == 1:
-            for job in tqdm(jobs, desc=desc, unit="song"):
-                _compute(job)
-        else:
-            # one song per worker and one thread each: the workers share the cores
-            with ProcessPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-                # The songs are written by the workers; iterating drives the progress bar.
-                list(tqdm(pool.map(_compute, jobs), total=len(jobs), desc=desc, unit="song"))
-    songs = {t.subset + "/" + t.name: SongFile(folder / t.subset / f"{t.name}.npy").frames for t in tracks}
-    index.write_text(json.dumps({"settings": asdict(settings), "frames": songs}, indent=1))
-    return folder
-
-
-class SongFile:
-    """One cached song, ``(frames, 3, bins)`` float16 in an ``.npy`` file, read by
-    ``pread``: a snippet is one contiguous read that lands in the page cache, not in the
-    process's memory (a memory map would keep every touched page resident)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        with open(self.path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(f)
-            self.offset = f.tell()
-        if fortran or dtype != np.float16 or len(shape) != 3:
-            raise DatasetError(f"{self.path} is not a song of this cache version: delete its folder to rebuild it")
-        self.frames, self.channels, self.bins = (int(s) for s in shape)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """``(3, bins, frames)``, the song's spectrogram shape."""
-        return self.channels, self.bins, self.frames
-
-    def read(self, start: int = 0, length: int | None = None, channels: slice = slice(None)) -> np.ndarray:
-        """Frames ``start .. start + length`` as float16 ``(C, bins, length)``."""
-        length = self.frames - start if length is None else length
-        row = self.channels * self.bins * 2  # bytes per frame
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            raw = os.pread(fd, length * row, self.offset + start * row)
-        finally:
-            os.close(fd)
-        block = np.frombuffer(raw, dtype=np.float16).reshape(length, self.channels, self.bins)
-        return block[:, channels].transpose(1, 2, 0)
 
 
 # ---- the dataset ------------------------------------------------------------------------

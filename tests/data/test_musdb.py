@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from conftest import needs_ffmpeg
-from factorgan.data import musdb as musdb_module
+from factorgan.data import musdb_songs
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError
 from factorgan.data.musdb import AudioSettings, log_spectrogram, musdb, paired_songs, snippet_index
 from factorgan.data.synthetic_musdb import RATE, make_synthetic_musdb
@@ -132,7 +132,7 @@ def test_stems_without_ffmpeg_say_how_to_install_it(tmp_path, monkeypatch):
     root = tmp_path / "s"
     (root / "train").mkdir(parents=True)
     (root / "train" / "a.stem.mp4").write_bytes(b"")
-    monkeypatch.setattr(musdb_module, "_which", lambda cmd: False)
+    monkeypatch.setattr(musdb_songs, "_which", lambda cmd: False)
     with pytest.raises(DatasetError, match="needs ffmpeg.*apt-get install ffmpeg"):
         load(root, tmp_path / "cache", paired=0)
 
