@@ -44,6 +44,8 @@ ARMS: dict[str, list[str]] = {
     "factorgan_aug_dep_q": ["model=factorgan", "augment=ada", "augment.terms=[dep_q]", "augment.adaptive=null",
                             "augment.p=0.25"],
     "factorgan_r1": ["model=factorgan", "penalty=r1"],
+    "factorgan_r1_dep_p": ["model=factorgan", "penalty=r1", "penalty.terms=[dep_p]"],
+    "factorgan_r1_dep_q": ["model=factorgan", "penalty=r1", "penalty.terms=[dep_q]"],
     "factorgan_ada_r1": ["model=factorgan", "augment=ada", "penalty=r1"],
     "gan": ["model=gan"],
     "gan_ada": ["model=gan", "augment=ada"],
