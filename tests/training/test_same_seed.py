@@ -48,6 +48,10 @@ def test_first_steps_log_the_recorded_values(case, data_root, tmp_path, recorded
     for step, want in enumerate(recorded["steps"], start=1):
         trainer.train_step()
         got = trainer.scalars.flush()  # every tag, averaged over the step's D and G steps
+        # r_t per term (overfit/<term>/r_t) came after the recording: present, a mean of signs
+        r_t = {k: got.pop(k) for k in [k for k in got if k.startswith("overfit/")]}
+        assert sorted(r_t) == sorted(f"overfit/{k[len('acc/d_'):]}/r_t" for k in want if k.startswith("acc/d_"))
+        assert all(-1 <= v <= 1 for v in r_t.values())
         assert sorted(got) == sorted(want), step
         values = {k: v for k, v in got.items() if not k.startswith("acc/")}
         # Step 1 to float rounding; later steps compound another CPU's rounding through the
