@@ -120,12 +120,15 @@ COLUMNS = ("fid_top", "fid_bottom", "dependency", "gap_drop")
 
 
 def table(rows: dict[str, list[dict[str, Any]]]) -> str:
-    lines = ["| arm | seeds | steps | " + " | ".join(COLUMNS) + " | training wall time |",
-             "|---|---|---|" + "---|" * len(COLUMNS) + "---|"]
+    """Markdown table, mean ± sd over seeds; a column that is 0 in every run (the given
+    top digit's FID on the conditional task) is left out."""
+    columns = [c for c in COLUMNS if any(abs(r.get(c) or 0.0) > 1e-6 for runs in rows.values() for r in runs)]
+    lines = ["| arm | seeds | steps | " + " | ".join(columns) + " | training wall time |",
+             "|---|---|---|" + "---|" * len(columns) + "---|"]
     for arm, runs in rows.items():
         walls = [r["wall_s"] for r in runs if r["wall_s"] is not None]
         wall = f"{statistics.mean(walls) / 60:.1f} min" if walls else "n/a"
-        cells = [mean_sd([r[c] for r in runs]) if all(r.get(c) is not None for r in runs) else "n/a" for c in COLUMNS]
+        cells = [mean_sd([r[c] for r in runs]) if all(r.get(c) is not None for r in runs) else "n/a" for c in columns]
         lines.append(f"| {arm} | {','.join(str(r['seed']) for r in runs)} | "
                      f"{','.join(map(str, sorted({r['step'] for r in runs})))} | " + " | ".join(cells) + f" | {wall} |")
     return "\n".join(lines)
