@@ -126,7 +126,8 @@ class Augment(nn.Module):
         transforms: names from :data:`TRANSFORMS`, applied in this order; a mapping
             ``{name: strength}`` sets strengths (else each one's default).
         terms: ``dependency`` (terms that see several parts: D_P, D_Q, the GAN's joint
-            discriminator), ``all``, or a list of term names.
+            discriminator), ``q_dependency`` (D_Q of every split), ``all``, or a list
+            of term names.
         per_part: draw each part's transform on its own (True) or one for all of a
             term's parts (False).
         p: probability of each transform per sample (the start value when adaptive).

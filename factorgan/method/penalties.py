@@ -20,8 +20,9 @@ class R1Penalty:
 
     Args:
         gamma: the weight γ.
-        terms: ``dependency`` (D_P, D_Q, the GAN's joint discriminator), ``all``, or a
-            list of term names.
+        terms: ``dependency`` (D_P, D_Q, the GAN's joint discriminator),
+            ``q_dependency`` (D_Q of every split: the terms whose real rows are
+            generated), ``all``, or a list of term names.
     """
 
     def __init__(self, gamma: float = 1.0, terms: str | Sequence[str] = DEPENDENCY) -> None:

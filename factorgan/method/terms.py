@@ -116,8 +116,10 @@ def joint(name: str = "joint", parts: tuple[int, ...] | None = None) -> Term:
 
 
 # Term selections by name (an augmentation's or a penalty's ``terms``): the terms that
-# see several parts together (D_P, D_Q, inner pairs, the GAN's joint discriminator), or all.
-DEPENDENCY, ALL = "dependency", "all"
+# see several parts together (D_P, D_Q, inner pairs, the GAN's joint discriminator); of
+# those, the ones whose real rows are generated samples (D_Q of every split); or all.
+DEPENDENCY, Q_DEPENDENCY, ALL = "dependency", "q_dependency", "all"
+SELECTIONS = (DEPENDENCY, Q_DEPENDENCY, ALL)
 
 
 def sees_several_parts(term: Term, num_parts: int) -> bool:
@@ -128,8 +130,8 @@ def sees_several_parts(term: Term, num_parts: int) -> bool:
 def check_selection(spec: str | Sequence[str], what: str) -> str | tuple[str, ...]:
     """``spec`` (``dependency``, ``all`` or term names) checked and normalised."""
     if isinstance(spec, str):
-        if spec not in (DEPENDENCY, ALL):
-            raise ValueError(f"{what}={spec!r}: '{DEPENDENCY}', '{ALL}' or a list of term names")
+        if spec not in SELECTIONS:
+            raise ValueError(f"{what}={spec!r}: one of {', '.join(SELECTIONS)}, or a list of term names")
         return spec
     return tuple(str(t) for t in spec)
 
@@ -140,8 +142,13 @@ def select_terms(spec: str | Sequence[str], terms: Sequence[Term], num_parts: in
     names = [t.name for t in terms]
     if spec == ALL:
         return tuple(names)
-    if spec == DEPENDENCY:
-        return tuple(t.name for t in terms if sees_several_parts(t, num_parts))
+    if spec in (DEPENDENCY, Q_DEPENDENCY):
+        picked = tuple(t.name for t in terms if sees_several_parts(t, num_parts)
+                       and (spec == DEPENDENCY or t.real.source == GENERATED))
+        if not picked:  # a remedy that applies to nothing would be a silent no-op
+            raise ValueError(f"{what}={spec} selects no term of this model (its terms: {names}); "
+                             f"choose '{ALL}' or names from that list")
+        return picked
     missing = [n for n in spec if n not in names]
     if missing:
         raise ValueError(f"{what} names {missing}, which are not terms of this model: {names}")

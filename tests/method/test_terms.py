@@ -115,3 +115,19 @@ def test_tree_batches_come_from_each_terms_sources_and_shuffles():
     assert (shuffled_12[:, 1] - 1000 != shuffled_12[:, 0]).float().mean() > 0.9
     torch.testing.assert_close(b["dep_q_12"][0], fake[:, 1:])
     assert d.needs_paired and d.marginal_parts == (0, 1, 2)
+
+
+def test_selections_pick_terms_by_what_they_read_and_refuse_to_pick_nothing():
+    """``dependency``: terms that see several parts; ``q_dependency``: of those, the ones
+    whose real rows are generated (D_Q of every split); a selection of no term is an error."""
+    from factorgan.method.terms import check_selection, joint, select_terms
+
+    tree = tree_terms()
+    assert select_terms("dependency", tree, 3, "penalty.terms") == ("dep_p", "dep_q", "dep_p_12", "dep_q_12")
+    assert select_terms("q_dependency", tree, 3, "penalty.terms") == ("dep_q", "dep_q_12")
+    assert select_terms("q_dependency", factorgan_terms(2), 2, "augment.terms") == ("dep_q",)
+    assert select_terms("all", tree, 3, "x") == tuple(t.name for t in tree)
+    with pytest.raises(ValueError, match=r"penalty.terms=q_dependency selects no term of this model .*\['joint'\]"):
+        select_terms("q_dependency", [joint()], 2, "penalty.terms")
+    with pytest.raises(ValueError, match="one of dependency, q_dependency, all"):
+        check_selection("dep", "penalty.terms")
