@@ -147,7 +147,7 @@ def select_terms(spec: str | Sequence[str], terms: Sequence[Term], num_parts: in
                        and (spec == DEPENDENCY or t.real.source == GENERATED))
         if not picked:  # a remedy that applies to nothing would be a silent no-op
             raise ValueError(f"{what}={spec} selects no term of this model (its terms: {names}); "
-                             f"choose '{ALL}' or names from that list")
+                             f"choose another selection ({', '.join(x for x in SELECTIONS if x != spec)}) or names from that list")
         return picked
     missing = [n for n in spec if n not in names]
     if missing:

@@ -75,6 +75,18 @@ def test_every_model_takes_the_few_pairs_remedies(model, pair_term, tmp_path):
     assert f"overfit/{pair_term}/r_t" in tags
 
 
+def test_the_few_pairs_preset_penalises_d_q_of_every_split_and_the_gan_is_told_to_use_r1(tmp_path):
+    """``penalty=pairs`` (docs/experiments/pairing.md): R1 on the terms that read generated
+    pairs; on the GAN, which has none, a clear error instead of a silent no-op."""
+    flat = build_trainer(compose_config(*TINY, *SMALL_NETS, "penalty=pairs"), tmp_path / "flat")
+    assert flat.D.penalised == ("dep_q",) and flat.D.penalty.gamma == 1.0
+    tree = build_trainer(compose_config(*TINY, *SMALL_NETS, "model=factorgan_tree", "model.discriminator.tree=flat",
+                                        "penalty=pairs"), tmp_path / "tree")
+    assert tree.D.penalised and all(n.startswith("dep_q") for n in tree.D.penalised)
+    with pytest.raises(Exception, match=r"penalty.terms=q_dependency selects no term of this model .*joint"):
+        build_trainer(compose_config(*TINY, *SMALL_NETS, "model=gan", "penalty=pairs"), tmp_path / "gan")
+
+
 def test_discriminator_steps_lower_the_discriminator_loss(tmp_path):
     cfg = compose_config(*TINY, *SMALL_NETS, "paired=50", "optimizer.lr=1e-3")
     trainer = build_trainer(cfg, tmp_path)
