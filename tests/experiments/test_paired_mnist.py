@@ -181,6 +181,8 @@ def test_every_result_names_its_classifier(trainers, tmp_path):
     assert info["sha256"] == weights_sha256(PairedMNISTEvaluator(classifier_version=2).classifier(trainer.data))
     assert info["test_accuracy"] == result["classifier_accuracy"] > 0.95
     run_metrics.write_metrics(tmp_path, result, step=4, settings={"_target_": "x", "classifier_version": 2})
-    saved = json.loads((tmp_path / "metrics.json").read_text())
+    saved = run_metrics.read_metrics(tmp_path)
     assert saved["provenance"] == saved["by_checkpoint"]["last.pt"][saved["settings_key"]]["provenance"] == \
         {"classifier": info}
+    raw = json.loads((tmp_path / "metrics.json").read_text())  # stored once, named by id
+    assert raw["provenances"] == {raw["provenance"]: {"classifier": info}}
