@@ -24,6 +24,7 @@ from factorgan.runs.evaluation import DuringTraining
 from factorgan.runs.events import RunWriter
 from factorgan.runs import signals
 from factorgan.runs.scalars import NonFiniteLossError, ScalarLog, check_finite
+from factorgan.summary import one_line
 from factorgan.samples.grids import SampleWriter
 from factorgan.training import overfit
 from factorgan.training.cuda_graphs import make_step_runner
@@ -268,7 +269,7 @@ class Trainer:
             self.writer.add_scalar(f"eval/{name}", value, self.step)
         self.log_memorisation()
         self.writer.flush()
-        tqdm.write(f"evaluation at step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        tqdm.write(f"evaluation at step {self.step}: {one_line(metrics)}")
         return metrics
 
     def log_memorisation(self) -> None:

@@ -99,13 +99,21 @@ def test_other_data_is_refused(tmp_path, shape):
         evaluator()(trainer.G, trainer.data)
 
 
-def test_training_evaluates_at_the_end(run_dir):
+def test_training_evaluates_at_the_end(run_dir, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     train(compose_config(*WITH_EVALUATION, *SMALL, *FAST_EVAL, "evaluation.num_samples=200"), run_dir)
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["checkpoint"] == "last.pt" and saved["step"] == 4
     assert set(saved["metrics"]) == set(METRICS)
+    # the run ends with the result table: direction and baselines beside each headline
+    out = capsys.readouterr().out
+    table = out[out.index("Result at step 4 (metrics.json):"):].splitlines()
+    assert table[1].split()[:4] == ["metric", "value", "better", "baselines"]
+    fid_row = next(line for line in table if line.startswith("  FID (mean over parts)"))
+    assert f"{saved['metrics']['fid']:.4g}" in fid_row and " lower " in fid_row
+    assert any(line.startswith("  classes covered (of 10)") and " higher " in line for line in table)
+    assert "classes_covered" in saved["metrics"] and 0 <= saved["metrics"]["class_tv"] <= 1
     acc = EventAccumulator(str(run_dir / "tb"))
     acc.Reload()
     assert {f"eval/{m}" for m in METRICS} <= set(acc.Tags()["scalars"])
