@@ -32,6 +32,19 @@ from factorgan.training.precision import autocast, check_precision
 from factorgan.training.steps import AdversarialSteps, StepContext, Steps
 
 
+def write_hparams(writer: Any, hparams: dict[str, Any], metrics: dict[str, float], step: int) -> None:
+    """The HParams view's session (run settings -> ``metrics``) in ``writer``'s own event
+    file, with the metrics as scalars at ``step``: TensorBoard lists the run once
+    (``SummaryWriter.add_hparams`` would write a second run, ``<log dir>/<run_name>``)."""
+    from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+    file_writer = writer.file_writer  # SummaryWriter makes it in __init__ (add_hparams writes there too)
+    for summary in hparams_summaries(hparams, metrics):  # experiment, session start, session end
+        file_writer.add_summary(summary, step)
+    for tag, value in metrics.items():
+        writer.add_scalar(tag, value, step)
+
+
 @dataclass
 class Schedule:
     """How long to train and how often to log, sample and checkpoint (generator steps)."""
@@ -226,7 +239,8 @@ class Trainer:
 
         The run's own result (``own``: the final checkpoint with the run's settings) also
         goes to TensorBoard, once per step: scalars ``eval/<name>`` and the HParams view
-        (run settings -> metrics), so both show the final model. Other evaluations (other
+        (run settings -> metrics, in the run's own event file: one run in TensorBoard),
+        so both show the final model. Other evaluations (other
         checkpoints or settings) stay in ``metrics.json`` only. Returns whether
         TensorBoard was written.
         """
@@ -236,10 +250,8 @@ class Trainer:
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
         self.log_memorisation()  # the curves' last point, beside the result
-        self.writer.add_hparams(
-            run_metrics.hparams(self.config), {f"hparam/{k}": v for k, v in metrics.items()},
-            run_name="hparams", global_step=self.step,
-        )
+        write_hparams(self.writer, run_metrics.hparams(self.config), {f"hparam/{k}": v for k, v in metrics.items()},
+                      self.step)
         self.writer.flush()
         return True
 

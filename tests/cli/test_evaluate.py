@@ -55,7 +55,7 @@ def eval_events(run_dir: Path, tag: str = "eval/fid", sub: str = "") -> list[tup
 
 def test_a_snapshot_is_recorded_beside_the_final_metrics(run):
     final = read(run)["metrics"]
-    hparams_before = eval_events(run, "hparam/fid", "hparams")
+    hparams_before = eval_events(run, "hparam/fid")  # in the run's own event file
     snap = evaluate.main([f"run={run}", "checkpoint=step_0000002", "evaluation.num_samples=60"])
     saved = read(run)
     assert saved["checkpoint"] == "last.pt" and saved["metrics"] == final  # never lost
@@ -64,7 +64,7 @@ def test_a_snapshot_is_recorded_beside_the_final_metrics(run):
     assert entry["settings"]["num_samples"] == 60 and "progress" not in entry["settings"]
     assert snap["fid"] != pytest.approx(final["fid"])
     # HParams keep showing the final model: the snapshot wrote nothing there
-    assert eval_events(run, "hparam/fid", "hparams") == hparams_before
+    assert eval_events(run, "hparam/fid") == hparams_before
     assert [v for _, v in hparams_before] == pytest.approx([final["fid"]])
 
 
