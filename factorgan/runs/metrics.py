@@ -344,9 +344,14 @@ def hparams(config: dict[str, Any]) -> dict[str, Any]:
 
     Unset values are left out (the view shows them empty and its filters keep them; a
     string 'None' would be a value, and one in a numeric column breaks its filter), but
-    ``name`` is always a string, ``''`` when unset, so the column exists in every run."""
+    ``name`` is always a string, ``''`` when unset, so the column exists in every run.
+
+    Integers are written as their digits (``paired`` ``"100"``, ``seed`` ``"0"``): the view
+    prints every number to five significant digits (``100.00``), and a string column
+    filters by its values (tick the seeds or pair counts to compare) and also holds
+    ``paired=all``; floats (``lam``) stay numbers."""
     flat = flatten(config)
     values = {k: flat.get(k) for k in HPARAM_KEYS}
     values.update(config.get("run_tags") or {})
     values["name"] = "" if values.get("name") is None else str(values["name"])
-    return {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in values.items() if v is not None}
+    return {k: (v if isinstance(v, (float, str, bool)) else str(v)) for k, v in values.items() if v is not None}

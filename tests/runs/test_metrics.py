@@ -92,8 +92,9 @@ def test_hparams_leave_unset_values_out_and_keep_name_a_string():
     config = {"experiment_name": "paired_mnist", "model": {"name": "gan"}, "paired": 10, "seed": 0,
               "name": None, "run_tags": {"lam": 0.9, "top": None}}
     values = run_metrics.hparams(config)
-    assert values == {"experiment_name": "paired_mnist", "model.name": "gan", "paired": 10, "seed": 0,
-                      "name": "", "lam": 0.9}
+    assert values == {"experiment_name": "paired_mnist", "model.name": "gan", "paired": "10", "seed": "0",
+                      "name": "", "lam": 0.9}  # integers as their digits (the view prints numbers as 10.000)
+    assert run_metrics.hparams({**config, "paired": "all"})["paired"] == "all"  # one type per column
     assert "None" not in values.values()
     assert run_metrics.hparams({**config, "name": 5})["name"] == "5"  # one type per column
 
