@@ -204,3 +204,36 @@ def describe_data(data: Any) -> str:
     except Exception:  # noqa: BLE001  (any data: the header must not fail)
         return repr(data)
     return f"{name}; samples {shape} in {parts} parts; {train}; {test:,} test"
+
+
+def tensorboard_layout(metrics: Mapping[str, float]) -> dict[str, dict[str, list[Any]]]:
+    """TensorBoard's Custom Scalars layout for a run whose evaluation reports ``metrics``:
+    first ``eval``, one chart per headline metric with its baselines as lines of the same
+    chart (FID with FID per part; an SDR with the 0.5 and oracle masks' SDR; energy with
+    the shuffled parts'), then the discriminators' losses per term and the generator's."""
+    charts: dict[str, list[Any]] = {}
+    for h in HEADLINES:
+        if h.metric not in metrics:
+            continue
+        tags = [h.metric, *(key for _, key in h.scored if key in metrics)]
+        if h.metric == "fid":  # FID per part beside the mean (fid_top, fid_bottom; fid_1, ...)
+            tags += [k for k in metrics if k.startswith("fid_")]
+        charts[f"{h.label} ({h.better} is better)"] = ["Multiline", [f"^eval/{_escape(t)}$" for t in tags]]
+    shown = {t for _, tags in charts.values() for t in tags}
+    for name in metrics:
+        if name not in SCORER_METRICS and f"^eval/{_escape(name)}$" not in shown and len(charts) < 12:
+            charts[name] = ["Multiline", [f"^eval/{_escape(name)}$"]]
+    return {
+        "eval": charts,
+        "training": {
+            "discriminator loss per term": ["Multiline", [r"^loss/d_"]],
+            "generator loss": ["Multiline", [r"^loss/g"]],
+            "σ(d_C) on generated samples": ["Multiline", [r"^prob/"]],
+        },
+    }
+
+
+def _escape(tag: str) -> str:
+    import re
+
+    return re.escape(tag)

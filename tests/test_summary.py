@@ -95,3 +95,18 @@ def test_pooled_data_is_described_with_its_pools():
     text = describe_data(data)
     assert text.startswith("toy; samples (4,) in 2 parts; training pools ") and text.endswith("; 5 test")
     assert "complete 4" in text
+
+
+def test_the_custom_scalars_layout_draws_each_headline_with_its_baselines():
+    from factorgan.summary import tensorboard_layout
+
+    metrics = {"sdr_vocals_median": 1.0, "sdr_vocals_median_mask0.5": 0.2, "sdr_vocals_median_oracle": 9.0,
+               "sir_vocals_median": 3.0}
+    layout = tensorboard_layout(metrics)
+    assert list(layout) == ["eval", "training"]
+    (title, chart), (other, rest) = layout["eval"].items()
+    assert title == "vocals SDR, dB (median of 15-s windows) (higher is better)"
+    assert chart == ["Multiline", [r"^eval/sdr_vocals_median$", r"^eval/sdr_vocals_median_mask0\.5$",
+                                   r"^eval/sdr_vocals_median_oracle$"]]
+    assert other == "sir_vocals_median"  # the rest, one chart each
+    assert "classifier_accuracy" not in tensorboard_layout({**COLLAPSED})["eval"]

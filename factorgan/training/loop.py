@@ -24,7 +24,7 @@ from factorgan.runs.evaluation import DuringTraining
 from factorgan.runs.events import RunWriter
 from factorgan.runs import signals
 from factorgan.runs.scalars import NonFiniteLossError, ScalarLog, check_finite
-from factorgan.summary import one_line
+from factorgan.summary import one_line, tensorboard_layout
 from factorgan.samples.grids import SampleWriter
 from factorgan.training import overfit
 from factorgan.training.cuda_graphs import make_step_runner
@@ -247,6 +247,7 @@ class Trainer:
         fresh = run_metrics.write_metrics(self.run_dir, metrics, self.step, checkpoint_name, settings, own)
         if not fresh:
             return False
+        self.write_layout(metrics)
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
         self.log_memorisation()  # the curves' last point, beside the result
@@ -277,12 +278,21 @@ class Trainer:
             net.train(mode)
         during.calls += 1
         run_metrics.write_during_training(self.run_dir, metrics, self.step, during.settings)
+        self.write_layout(metrics)
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
         self.log_memorisation()
         self.writer.flush()
         tqdm.write(f"evaluation at step {self.step}: {one_line(metrics)}")
         return metrics
+
+    def write_layout(self, metrics: dict[str, float]) -> None:
+        """TensorBoard's Custom Scalars layout (:func:`factorgan.summary.tensorboard_layout`),
+        once per writer: the evaluation's charts with their baselines first."""
+        if getattr(self, "_layout_written", None) is self._writer and self._writer is not None:
+            return
+        self.writer.add_custom_scalars(tensorboard_layout(metrics))
+        self._layout_written = self._writer
 
     def log_memorisation(self) -> None:
         """``overfit/<term>/...`` at this step: each term that reads real data on training

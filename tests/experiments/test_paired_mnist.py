@@ -118,6 +118,20 @@ def test_training_evaluates_at_the_end(run_dir, capsys):
     acc.Reload()
     assert {f"eval/{m}" for m in METRICS} <= set(acc.Tags()["scalars"])
     assert acc.Scalars("eval/fid")[0].value == pytest.approx(saved["metrics"]["fid"], rel=1e-5)
+    # one run in TensorBoard: HParams in the run's own event file, none in tb/hparams
+    assert [p.name for p in (run_dir / "tb").iterdir() if p.is_dir()] == []
+    assert len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 1
+    assert {"hparam/fid", "hparam/dependency"} <= set(acc.Tags()["scalars"])
+    # the Custom Scalars tab: eval first, FID beside FID per part, then the losses per term
+    from tensorboard.plugins.custom_scalar import layout_pb2, metadata
+
+    layout = layout_pb2.Layout()
+    layout.ParseFromString(acc.Tensors(metadata.CONFIG_SUMMARY_TAG)[0].tensor_proto.string_val[0])
+    assert [c.title for c in layout.category] == ["eval", "training"]
+    fid_chart = layout.category[0].chart[0]
+    assert fid_chart.title == "FID (mean over parts) (lower is better)"
+    assert list(fid_chart.multiline.tag) == ["^eval/fid$", "^eval/fid_top$", "^eval/fid_bottom$"]
+    assert "discriminator loss per term" in [c.title for c in layout.category[1].chart]
 
 
 # ---- protocols and the classifier's name ------------------------------------------
