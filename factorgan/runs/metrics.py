@@ -339,8 +339,9 @@ def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def hparams(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings that identify a run, for TensorBoard's HParams view: the keys every
-    run has, then the experiment's ``run_tags`` (e.g. PairedMNIST's ``lam``).
+    """The settings that identify a run, for TensorBoard's HParams view: the experiment,
+    model and pairs, the experiment's ``run_tags`` (e.g. PairedMNIST's ``lam``), ``name``
+    and ``seed``, in this order.
 
     Unset values are left out (the view shows them empty and its filters keep them; a
     string 'None' would be a value, and one in a numeric column breaks its filter), but
@@ -351,7 +352,10 @@ def hparams(config: dict[str, Any]) -> dict[str, Any]:
     filters by its values (tick the seeds or pair counts to compare) and also holds
     ``paired=all``; floats (``lam``) stay numbers."""
     flat = flatten(config)
-    values = {k: flat.get(k) for k in HPARAM_KEYS}
+    values = {k: flat.get(k) for k in HPARAM_KEYS if k not in ("seed", "name")}
     values.update(config.get("run_tags") or {})
-    values["name"] = "" if values.get("name") is None else str(values["name"])
+    # name and seed last: the view ticks the first five columns (those that differ between
+    # runs first), so seed is unticked unless the runs differ by it
+    values["name"] = "" if flat.get("name") is None else str(flat["name"])
+    values["seed"] = flat.get("seed")
     return {k: (v if isinstance(v, (float, str, bool)) else str(v)) for k, v in values.items() if v is not None}

@@ -96,6 +96,8 @@ def test_hparams_leave_unset_values_out_and_keep_name_a_string():
                       "name": "", "lam": 0.9}  # integers as their digits (the view prints numbers as 10.000)
     assert run_metrics.hparams({**config, "paired": "all"})["paired"] == "all"  # one type per column
     assert "None" not in values.values()
+    # seed last, past the five columns the view ticks at first
+    assert list(values) == ["experiment_name", "model.name", "paired", "lam", "name", "seed"]
     assert run_metrics.hparams({**config, "name": 5})["name"] == "5"  # one type per column
 
 
