@@ -31,6 +31,8 @@ from factorgan.errors import CliError
 from factorgan.data.interface import TEST
 from factorgan.experiments.paired_mnist import PairedMNISTEvaluator, check_paired_mnist, digits
 from factorgan.method.losses import canonical_objective_name
+from factorgan.metrics.coverage import MIN_SHARE, class_counts, total_variation  # noqa: F401  (MIN_SHARE: the threshold, here as before)
+from factorgan.metrics.coverage import covered as classes_covered
 from factorgan.runs.metrics import own_result
 from factorgan.samples.generate import DEFAULT_SEED, draw_samples
 
@@ -40,7 +42,6 @@ POSITIONS = ("top", "bottom")
 CLASSIFIER_KEYS = ("cache_dir", "protocol", "classifier_version", "classifier_epochs", "classifier_batch_size",
                    "classifier_lr", "classifier_seed")
 DEFAULT_CLASSIFIER_VERSION = 2  # runs trained with evaluation=null: today's default classifier
-MIN_SHARE = 0.01  # a class counts as covered with at least 1 % of the generated digits
 
 
 @dataclass
@@ -74,11 +75,6 @@ def run_classifier(config: dict[str, Any]) -> PairedMNISTEvaluator:
     return PairedMNISTEvaluator(progress=False, **settings)
 
 
-def total_variation(counts: torch.Tensor, reference: torch.Tensor) -> float:
-    """Half the L1 distance between two histograms' frequencies: 0 equal, 1 disjoint."""
-    return 0.5 * (counts / counts.sum() - reference / reference.sum()).abs().sum().item()
-
-
 @torch.no_grad()
 def run_histogram(run_dir: str | Path, num_samples: int, seed: int = DEFAULT_SEED,
                   device: str | None = "cpu") -> RunHistogram:
@@ -91,11 +87,11 @@ def run_histogram(run_dir: str | Path, num_samples: int, seed: int = DEFAULT_SEE
     test_labels = trainer.data.labels(TEST).cpu()
     generated, test, covered, distance = {}, {}, {}, {}
     for i, (position, part) in enumerate(zip(POSITIONS, digits(trainer.data, fake))):
-        counts = torch.bincount(model.predict(part).cpu(), minlength=NUM_CLASSES).float()
-        reference = torch.bincount(test_labels[:, i], minlength=NUM_CLASSES).float()
+        counts = class_counts(model.predict(part), NUM_CLASSES)
+        reference = class_counts(test_labels[:, i], NUM_CLASSES)
         generated[position] = counts.long().tolist()
         test[position] = reference.long().tolist()
-        covered[position] = int((counts >= MIN_SHARE * num_samples).sum())
+        covered[position] = classes_covered(counts)
         distance[position] = total_variation(counts, reference)
     recorded = own_result(Path(run_dir))
     return RunHistogram(

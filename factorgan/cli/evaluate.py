@@ -5,7 +5,8 @@
 
 Rebuilds the run from its ``config.yaml``, loads ``checkpoints/<checkpoint>.pt``
 (``last`` or a snapshot such as ``step_0005000``), runs the config's ``evaluation``
-(for PairedMNIST: fid_top, fid_bottom, fid, dependency, classifier_accuracy) and records
+(for PairedMNIST: fid_top, fid_bottom, fid, dependency, classes_covered, class_tv,
+classifier_accuracy), prints the result table and records
 the metrics in ``metrics.json`` under the checkpoint and the settings (``by_checkpoint``).
 ``evaluation.<key>=<value>`` changes one evaluator setting for this call, e.g.
 ``evaluation.num_samples=500``.
@@ -26,6 +27,7 @@ from factorgan.checks import check_targets
 from factorgan.runs.evaluation import EvaluationPlan, build_evaluator, split_evaluation
 from factorgan.build import load_run
 from factorgan.cli.common import REQUIRED, Command, main_guard
+from factorgan.summary import summary
 from factorgan.errors import CliError
 
 
@@ -91,8 +93,9 @@ def main(argv: list[str]) -> dict[str, float]:
     own = is_own_result(ckpt, trainer.step, max_steps, plan.key, run_plan.key, configured,
                         None if recorded is None else recorded["settings_key"])
     # the numbers first: a write that fails (a full disk) does not lose them
-    print(f"{args['run']} ({ckpt}, step {trainer.step}): "
-          + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()), flush=True)
+    where = "metrics.json" if own else f"metrics.json, by_checkpoint.{ckpt}.{plan.key}"
+    print(f"{args['run']} ({ckpt}, step {trainer.step}):")
+    print(summary(metrics, trainer.config, trainer.step, where), flush=True)
     trainer.record_metrics(metrics, ckpt, plan.settings, own)
     if not own:
         print(f"  not the run's result ({why_not_own(plan, run_plan, ckpt, trainer.step, max_steps)}): "

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from factorgan.build import build_trainer, resolve_device
 import factorgan.configs  # noqa: F401  (registers the configs' run_path resolver)
 from factorgan.checks import check_config
+from factorgan.summary import describe_data, summary
 from factorgan.errors import NonFiniteLossError, PairedCountError, RunError, SweepJobFailed, user_error
 from factorgan.runs import checkpoint, console_log
 from factorgan.runs import directory as runs
@@ -110,7 +111,7 @@ def _train(cfg: DictConfig, config: dict[str, Any], run_dir: Path, multirun: boo
     run_metrics.write_metrics_placeholder(run_dir)
     logdir = tensorboard_root(run_dir, cfg.run_path)
     print(f"Run directory: {run_dir}")
-    print(f"  data: {trainer.data}")
+    print(f"  data: {describe_data(trainer.data)}")
     print(f"  device: {trainer.device}; watch with: tensorboard --logdir {logdir}")
     if resume_from is not None and run_evaluation.owed_at_resume(
             trainer.during_evaluation, trainer.step, (state.get("config") or {}).get("trainer", {}).get("max_steps", 0),
@@ -123,7 +124,7 @@ def _train(cfg: DictConfig, config: dict[str, Any], run_dir: Path, multirun: boo
         # the final checkpoint with the run's own settings: the run's result.
         metrics = evaluator(trainer.G, trainer.data)
         trainer.record_metrics(metrics, settings=evaluation.settings, own=True)
-        print("Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        print(summary(metrics, config, trainer.step))
     print(f"Finished at step {trainer.step}. Run directory: {run_dir}")
     print(f"  samples: {run_dir / 'samples' / 'latest.png'}")
     print(f"  TensorBoard: tensorboard --logdir {logdir}")

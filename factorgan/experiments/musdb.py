@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -148,7 +149,10 @@ class SeparationEvaluator:
                 saved = json.loads(path.read_text())
                 scores.update({tuple(k.split("|")): v for k, v in saved.items()})  # type: ignore[misc]
         todo = [(n, a, k) for n in names for a in aggregations for k in kinds if (n, a, k) not in scores]
-        bar = tqdm(total=len(todo), desc="separation scores", unit="song", disable=not self.progress or not todo)
+        # one tick per song, once all its scores are in (each song has a score per
+        # aggregation and per kind: model, 0.5 mask, oracle)
+        left = Counter(n for n, _, _ in todo)
+        bar = tqdm(total=len(left), desc="separation scores", unit="song", disable=not self.progress or not todo)
         workers = max(1, min(self.workers, len(todo) or 1))  # one thread each: the workers share the cores
         with eval_mode(G), ProcessPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             pending = []
@@ -167,7 +171,9 @@ class SeparationEvaluator:
                     tmp = path.with_suffix(".tmp")
                     tmp.write_text(json.dumps(saved))
                     tmp.replace(path)
-                bar.update(1)
+                left[name] -= 1
+                if not left[name]:
+                    bar.update(1)
         bar.close()
         metrics: dict[str, float] = {}
         for kind in kinds:

@@ -6,6 +6,11 @@ Metrics (names other tools rely on):
   generated and the real test top (bottom) digits; ``fid`` is their mean.
 - ``dependency``: mean |c_P − c_Q| over the 10×10 digit pairs (:mod:`factorgan.metrics.dependency`),
   real classes from the test labels, generated classes predicted by the classifier.
+- ``classes_covered``, ``class_tv``: mode coverage (:mod:`factorgan.metrics.coverage`):
+  the digit classes covered by at least 1 % of the generated digits (the fewer of top
+  and bottom; 10 for the test split), and the total variation between the generated
+  and the test split's class histograms (mean of top and bottom; 0 = the same, 1 =
+  disjoint). A collapsed generator shows here when FID and dependency hide it.
 - ``classifier_accuracy``: the classifier's accuracy on the test split's digits, in [0, 1].
 
 The classifier (:mod:`factorgan.metrics.mnist_classifier`) is trained on the training split's
@@ -35,6 +40,7 @@ import torch
 from torch import nn
 
 from factorgan.data.interface import TEST, TRAIN, DatasetError, TrainingData
+from factorgan.metrics.coverage import class_coverage
 from factorgan.metrics.dependency import dependency_metric
 from factorgan.errors import ConfigError
 from factorgan.metrics.fid import fid, min_samples
@@ -44,12 +50,21 @@ from factorgan.metrics.mnist_classifier import (
 from factorgan.runs.metrics import EvaluationResult
 from factorgan.samples.generate import DEFAULT_SEED, draw_samples
 
-METRICS = ("fid_top", "fid_bottom", "fid", "dependency", "classifier_accuracy")
+METRICS = ("fid_top", "fid_bottom", "fid", "dependency", "classes_covered", "class_tv", "classifier_accuracy")
 FEATURE_DIM = 50  # the classifier's FC1 width (MNISTClassifier.fc1): the FID's feature space
 PROTOCOLS = tuple(PROTOCOL_SETTINGS)  # ours, official
 # Configs written before the classifier had versions (no classifier_version key) were
 # scored with version 1: they keep it, and so the numbers they recorded.
 UNVERSIONED = 1
+_ANNOUNCED: set[str] = set()  # lines already printed by this process (see announce)
+
+
+def announce(line: str) -> None:
+    """Print ``line`` once per process: the classifier's name and test accuracy are the
+    same at every evaluation of a run (during training and at the end), said once."""
+    if line not in _ANNOUNCED:
+        _ANNOUNCED.add(line)
+        print(line)
 
 
 def png_round_trip(samples: torch.Tensor) -> torch.Tensor:
@@ -152,8 +167,8 @@ class PairedMNISTEvaluator:
         self.loaded = get_classifier(top, data.labels(TRAIN)[:, 0].to(top.device),
                                      self.settings, self.cache_dir, self.progress)
         done = {"shipped": "shipped with factorgan", "cached": "cached", "trained": "trained and cached"}
-        print(f"MNIST classifier (version {self.settings.version}, weights {self.loaded.sha256[:12]}): "
-              f"{done[self.loaded.source]}, {self.loaded.path}")
+        announce(f"MNIST classifier (version {self.settings.version}, weights {self.loaded.sha256[:12]}): "
+                 f"{done[self.loaded.source]}, {self.loaded.path}")
         return self.loaded.model
 
     def fid_samples(self, samples: torch.Tensor) -> torch.Tensor:
@@ -176,7 +191,7 @@ class PairedMNISTEvaluator:
         test_top, test_bottom = digits(data, test)
         # Every test digit once: the test pairs' top digits (as for the training split).
         acc = accuracy(model, test_top, test_labels[:, 0])
-        print(f"MNIST classifier test accuracy: {acc:.4f} on {len(test_top)} digits")
+        announce(f"MNIST classifier test accuracy: {acc:.4f} on {len(test_top)} digits")
 
         n = self.num_samples or len(test)
         m = min(n, len(test))  # real test pairs used: at most the whole split
@@ -190,5 +205,6 @@ class PairedMNISTEvaluator:
         metrics["fid"] = (metrics["fid_top"] + metrics["fid_bottom"]) / 2
         fake_labels = torch.stack([model.predict(fake_top), model.predict(fake_bottom)], dim=1)
         metrics["dependency"] = dependency_metric(test_labels[:m], fake_labels)
+        metrics.update(class_coverage(fake_labels, test_labels[:m]))
         metrics["classifier_accuracy"] = acc
         return self.result(metrics, acc)

@@ -11,6 +11,8 @@ Metrics (for K digits, top first):
 - ``dependency_joint``: mean |c_P − c_Q| over all 10^K class tuples
   (:func:`factorgan.metrics.dependency.joint_dependency_metric`): sees dependencies of
   more than two digits, but is noisier.
+- ``classes_covered``, ``class_tv``: mode coverage (:mod:`factorgan.metrics.coverage`):
+  the classes the least-covered digit position covers, the mean histogram distance.
 - ``classifier_accuracy``: the classifier's accuracy on the test split's top digits.
 
 The classifier is PairedMNIST's (:class:`~factorgan.experiments.paired_mnist.PairedMNISTEvaluator`
@@ -26,7 +28,8 @@ import torch
 from torch import nn
 
 from factorgan.data.interface import TEST, TRAIN, DatasetError, TrainingData
-from factorgan.experiments.paired_mnist import PairedMNISTEvaluator
+from factorgan.experiments.paired_mnist import PairedMNISTEvaluator, announce
+from factorgan.metrics.coverage import class_coverage
 from factorgan.metrics.dependency import dependency_metric, joint_dependency_metric
 from factorgan.metrics.fid import fid
 from factorgan.metrics.mnist_classifier import accuracy
@@ -39,7 +42,7 @@ DIGIT = 28
 def metric_names(num_digits: int) -> tuple[str, ...]:
     """The evaluator's metrics, in the order it returns them, for ``num_digits`` digits."""
     return (*(f"fid_{k + 1}" for k in range(num_digits)), "fid", "dependency", "dependency_joint",
-            "classifier_accuracy")
+            "classes_covered", "class_tv", "classifier_accuracy")
 
 
 def stacked_digits(stacks: torch.Tensor) -> list[torch.Tensor]:
@@ -86,7 +89,7 @@ class StackedMNISTEvaluator(PairedMNISTEvaluator):
         test_digits = stacked_digits(test)  # K × (M, 1, 28, 28)
         # Every test digit once: the test stacks' top digits (the rest are re-drawn).
         acc = accuracy(model, test_digits[0], test_labels[:, 0])
-        print(f"MNIST classifier test accuracy: {acc:.4f} on {len(test)} digits")
+        announce(f"MNIST classifier test accuracy: {acc:.4f} on {len(test)} digits")
 
         n = self.num_samples or len(test)
         m = min(n, len(test))  # real test stacks used: at most the whole split
@@ -100,5 +103,6 @@ class StackedMNISTEvaluator(PairedMNISTEvaluator):
         fake_labels = torch.stack([model.predict(fake) for fake in fake_digits], dim=1)  # (n, K)
         metrics["dependency"] = dependency_metric(test_labels[:m], fake_labels)
         metrics["dependency_joint"] = joint_dependency_metric(test_labels[:m], fake_labels)
+        metrics.update(class_coverage(fake_labels, test_labels[:m]))  # mode collapse, said
         metrics["classifier_accuracy"] = acc
         return self.result(metrics, acc)

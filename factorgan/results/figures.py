@@ -1,7 +1,12 @@
 """Paper-style figures: a metric against the number of paired samples (log axis), one
 line per run setting (model, ``name`` and the experiment's run tags), mean and 95 %
 interval over seeds, one panel per λ, and the paper's numbers dashed: beside ours where
-they are on our scale, in panels of their own below ours where they are not (FID)."""
+they are on our scale, in panels of their own below ours where they are not (FID).
+
+Lines of one panel are shifted apart along the paired-samples axis by a few per cent
+(:data:`DODGE`), so two settings with the same value do not hide each other; a line of
+one point shows its seeds' interval as an error bar. A metric that is the same in every
+run (the classifier's accuracy: the scorer's, not the runs') gets no figure."""
 from __future__ import annotations
 
 import math
@@ -14,6 +19,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from factorgan.results.collect import ID_COLUMNS
+from factorgan.summary import SCORER_METRICS
 from factorgan.results.reference import read_table, reference_table
 
 # One colour per model in every figure (matplotlib's tab10 order).
@@ -27,6 +33,7 @@ PANEL = "lam"  # PairedMNIST's run tag: one panel per value
 VARIANT_STYLES = [("o", "-"), ("s", "-."), ("^", ":"), ("D", (0, (5, 1))), ("v", (0, (3, 1, 1, 1))),
                   ("P", (0, (1, 1))), ("*", (0, (5, 2, 1, 2, 1, 2)))]
 PAPER_STYLE = ("x", "--")
+DODGE = 0.025  # decades between neighbouring lines of a panel on the log paired-samples axis
 
 
 def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -55,6 +62,19 @@ def line_settings(table: pd.DataFrame) -> list[str]:
     """The columns whose every distinct combination is a line of its own: model, name
     and every run tag but the panels' λ."""
     return [*GROUP, *(c for c in tag_columns(table) if c != PANEL)]
+
+
+def is_constant(table: pd.DataFrame, metric: str) -> bool:
+    """Whether ``metric`` says nothing about the runs: the scorer's own number
+    (:data:`~factorgan.summary.SCORER_METRICS`) or one value in every one of several runs."""
+    values = pd.to_numeric(table[metric], errors="coerce").dropna() if metric in table else pd.Series(dtype=float)
+    return metric in SCORER_METRICS or (len(values) > 1 and bool(np.isclose(values, values.iloc[0]).all()))
+
+
+def dodged(paired: pd.Series, index: int, count: int) -> np.ndarray:
+    """``paired`` shifted for line ``index`` of ``count`` on a log axis: the lines spread
+    symmetrically around the true values, :data:`DODGE` decades apart."""
+    return paired.to_numpy(dtype=float) * 10 ** (DODGE * (index - (count - 1) / 2))
 
 
 def summarise(table: pd.DataFrame, metric: str, by: list[str] | None = None) -> pd.DataFrame:
@@ -130,7 +150,9 @@ def metric_figure(table: pd.DataFrame, experiment: str, metric: str) -> Figure |
     # paired=all (users' own data) is no point on a paired-count axis.
     runs = table[(table["experiment"] == experiment) & (pd.to_numeric(table["paired"], errors="coerce") > 0)]
     runs = runs.assign(paired=pd.to_numeric(runs["paired"]))
-    summary = summarise(runs, metric, by) if metric in runs else pd.DataFrame()
+    if metric not in runs or is_constant(runs, metric):
+        return None
+    summary = summarise(runs, metric, by)
     if summary.empty:
         return None
     source = reference_table(experiment, metric)
@@ -148,13 +170,17 @@ def metric_figure(table: pd.DataFrame, experiment: str, metric: str) -> Figure |
     for column, lam in enumerate(lams):
         ax = grid[0][column]
         panel = summary[_same_lam(summary[PANEL], lam)]
-        for key, line in panel.groupby(by, dropna=False, sort=True):
+        lines = list(panel.groupby(by, dropna=False, sort=True))
+        for index, (key, line) in enumerate(lines):
             line = line.sort_values("paired")
             style = styles[_key(key)]
-            ax.plot(line["paired"], line["mean"], **style)
-            if (line["n"] > 1).any():
-                ax.fill_between(line["paired"], line["low"], line["high"], color=style["color"], alpha=0.2,
-                                linewidth=0)
+            x = dodged(line["paired"], index, len(lines))
+            ax.plot(x, line["mean"], **style)
+            if (line["n"] > 1).any() and len(line) > 1:
+                ax.fill_between(x, line["low"], line["high"], color=style["color"], alpha=0.2, linewidth=0)
+            elif (line["n"] > 1).any():  # one point: its interval as an error bar
+                ax.errorbar(x, line["mean"], yerr=[line["mean"] - line["low"], line["high"] - line["mean"]],
+                            color=style["color"], capsize=3, linestyle="none")
         title = experiment if math.isnan(lam) else f"{experiment}, λ = {lam:g}"
         ax.set_title(title)
         if reference is not None:

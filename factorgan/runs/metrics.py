@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
+import hashlib
+import io
 import json
 import os
 import sys
@@ -15,10 +18,16 @@ from factorgan.runs import checkpoint
 from factorgan.runs.evaluation import result_settings, settings_key
 
 METRICS = "metrics.json"
+CURVE = "during_training.csv"  # the evaluations during training as a table, beside metrics.json
 LOCK = f".{METRICS}.lock"  # serialises writers of metrics.json (flock)
 HPARAM_KEYS = ("experiment_name", "model.name", "paired", "seed", "name")  # and the experiment's run_tags
 
-FORMAT = 2  # metrics.json layout: 2 keeps every evaluation per checkpoint and settings key
+# metrics.json layout: 2 keeps every evaluation per checkpoint and settings key; 3 (written
+# now) the same with ``during_training`` in step order and each provenance once, in
+# ``provenances``, named by its id from the entries. Formats 1 and 2 still read.
+FORMAT = 3
+READABLE = (2, 3)  # formats read as they are (1 and older are upgraded)
+PROVENANCES = "provenances"  # format 3: {id: provenance}; an entry's "provenance" is an id
 UNKNOWN = "unknown"  # the settings key of results recorded before settings were (format 1)
 
 
@@ -43,8 +52,8 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
     """Any ``metrics.json`` (``{}``; ``step``/``checkpoint``/``metrics``, with or without
     format 1's ``by_checkpoint: {checkpoint: {step, metrics}}``) in the current layout;
     results of unknown settings are kept under the settings key :data:`UNKNOWN`."""
-    if data.get("format") == FORMAT or not data:
-        return data
+    if data.get("format") in READABLE or not data:
+        return _expanded(data)
     out = dict(data)
     by_ckpt: dict[str, dict[str, Any]] = {}
     for name, entry in (data.get("by_checkpoint") or {}).items():
@@ -56,7 +65,76 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("metrics"):
         out.setdefault("settings", None)
         out.setdefault("settings_key", UNKNOWN)
+    return _expanded(out)
+
+
+def step_order(key: str) -> tuple[int, int, str]:
+    """Sort key: step numbers (``"500"``) numerically, before any other text."""
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+
+
+def _entries(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every place of ``data`` that may hold a ``provenance``: the top level, each
+    evaluation under ``by_checkpoint`` and ``during_training``."""
+    yield data
+    for by_key in (data.get("by_checkpoint") or {}).values():
+        yield from (e for e in by_key.values() if isinstance(e, dict))
+    yield from (e for e in (data.get("during_training") or {}).values() if isinstance(e, dict))
+
+
+def _expanded(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as readers see it whatever its format: each entry's ``provenance`` in
+    full (format 3 stores ids into ``provenances``) and ``during_training`` in step order."""
+    if not data:
+        return data
+    out = dict(data)
+    table = out.pop(PROVENANCES, None) or {}
+    if "during_training" in out:
+        steps = out["during_training"] or {}
+        out["during_training"] = {k: steps[k] for k in sorted(steps, key=step_order)}
+    for entry in _entries(out):
+        ref = entry.get("provenance")
+        if isinstance(ref, str):
+            if ref in table:
+                entry["provenance"] = table[ref]
+            else:  # a dangling id: the name is all that is known
+                entry["provenance"] = {"id": ref}
+    if out.get("format") in READABLE:
+        out["format"] = FORMAT
     return out
+
+
+def provenance_id(provenance: dict[str, Any]) -> str:
+    """A provenance's short stable name in ``provenances`` (10 hex digits of its JSON)."""
+    return hashlib.sha1(json.dumps(provenance, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _compact(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as format 3 stores it: each distinct provenance once under ``provenances``,
+    the entries naming it by id; steps and other keys in order (numbers numerically)."""
+    out = json.loads(json.dumps(data, default=str))  # a copy the entries can be rewritten in
+    table: dict[str, Any] = {}
+    for entry in _entries(out):
+        provenance = entry.get("provenance")
+        if isinstance(provenance, dict):
+            ref = provenance_id(provenance)
+            table[ref] = provenance
+            entry["provenance"] = ref
+    if table:
+        out[PROVENANCES] = table
+    if data:
+        out["format"] = FORMAT
+    return _ordered(out)
+
+
+def _ordered(value: Any) -> Any:
+    """Every mapping's keys sorted, step numbers numerically (``"500"`` before ``"4500"``),
+    but ``metrics`` in the order the evaluator reported them (``fid_top, fid_bottom, fid, ...``)."""
+    if isinstance(value, dict):
+        return {k: value[k] if k == "metrics" else _ordered(value[k]) for k in sorted(value, key=step_order)}
+    if isinstance(value, list):
+        return [_ordered(v) for v in value]
+    return value
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
@@ -94,6 +172,8 @@ def layout_problem(data: Any) -> str | None:
             return f"{key} is not a mapping of entries"
     if data.get("metrics") is not None and not isinstance(data["metrics"], dict):
         return "metrics is not a mapping"
+    if data.get(PROVENANCES) is not None and not isinstance(data[PROVENANCES], dict):
+        return f"{PROVENANCES} is not a mapping"
     return None
 
 
@@ -145,8 +225,31 @@ def _locked(run_dir: Path) -> Iterator[None]:
 
 
 def _write(run_dir: Path, data: dict[str, Any], hint: str) -> Path:
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    return checkpoint.write_atomic(Path(run_dir) / METRICS, lambda f: f.write(text.encode()), hint)
+    """``metrics.json`` (format 3, :func:`_compact`) and, when there are evaluations during
+    training, :data:`CURVE` beside it; both atomically (the caller holds the lock)."""
+    text = json.dumps(_compact(data), indent=2) + "\n"
+    path = checkpoint.write_atomic(Path(run_dir) / METRICS, lambda f: f.write(text.encode()), hint)
+    if data.get("during_training"):
+        table = curve_csv(data["during_training"])
+        checkpoint.write_atomic(Path(run_dir) / CURVE, lambda f: f.write(table.encode()), hint)
+    return path
+
+
+def curve_csv(during_training: dict[str, dict[str, Any]]) -> str:
+    """The evaluations during training as CSV: ``step`` then one column per metric (in
+    the order the evaluator reports them), one row per step in step order; a metric an
+    evaluation lacks is an empty cell."""
+    rows = [during_training[k] for k in sorted(during_training, key=step_order)]
+    names: list[str] = []
+    for row in rows:
+        names += [n for n in row.get("metrics", {}) if n not in names]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["step", *names])
+    for key, row in zip(sorted(during_training, key=step_order), rows):
+        metrics = row.get("metrics", {})
+        writer.writerow([row.get("step", key), *(repr(float(metrics[n])) if n in metrics else "" for n in names)])
+    return out.getvalue()
 
 
 def evaluate_again(run_dir: Path) -> str:
@@ -236,14 +339,23 @@ def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def hparams(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings that identify a run, for TensorBoard's HParams view: the keys every
-    run has, then the experiment's ``run_tags`` (e.g. PairedMNIST's ``lam``).
+    """The settings that identify a run, for TensorBoard's HParams view: the experiment,
+    model and pairs, the experiment's ``run_tags`` (e.g. PairedMNIST's ``lam``), ``name``
+    and ``seed``, in this order.
 
     Unset values are left out (the view shows them empty and its filters keep them; a
     string 'None' would be a value, and one in a numeric column breaks its filter), but
-    ``name`` is always a string, ``''`` when unset, so the column exists in every run."""
+    ``name`` is always a string, ``''`` when unset, so the column exists in every run.
+
+    Integers are written as their digits (``paired`` ``"100"``, ``seed`` ``"0"``): the view
+    prints every number to five significant digits (``100.00``), and a string column
+    filters by its values (tick the seeds or pair counts to compare) and also holds
+    ``paired=all``; floats (``lam``) stay numbers."""
     flat = flatten(config)
-    values = {k: flat.get(k) for k in HPARAM_KEYS}
+    values = {k: flat.get(k) for k in HPARAM_KEYS if k not in ("seed", "name")}
     values.update(config.get("run_tags") or {})
-    values["name"] = "" if values.get("name") is None else str(values["name"])
-    return {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in values.items() if v is not None}
+    # name and seed last: the view ticks the first five columns (those that differ between
+    # runs first), so seed is unticked unless the runs differ by it
+    values["name"] = "" if flat.get("name") is None else str(flat["name"])
+    values["seed"] = flat.get("seed")
+    return {k: (v if isinstance(v, (float, str, bool)) else str(v)) for k, v in values.items() if v is not None}

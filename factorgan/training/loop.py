@@ -24,11 +24,25 @@ from factorgan.runs.evaluation import DuringTraining
 from factorgan.runs.events import RunWriter
 from factorgan.runs import signals
 from factorgan.runs.scalars import NonFiniteLossError, ScalarLog, check_finite
+from factorgan.summary import one_line, tensorboard_layout
 from factorgan.samples.grids import SampleWriter
 from factorgan.training import overfit
 from factorgan.training.cuda_graphs import make_step_runner
 from factorgan.training.precision import autocast, check_precision
 from factorgan.training.steps import AdversarialSteps, StepContext, Steps
+
+
+def write_hparams(writer: Any, hparams: dict[str, Any], metrics: dict[str, float], step: int) -> None:
+    """The HParams view's session (run settings -> ``metrics``) in ``writer``'s own event
+    file, with the metrics as scalars at ``step``: TensorBoard lists the run once
+    (``SummaryWriter.add_hparams`` would write a second run, ``<log dir>/<run_name>``)."""
+    from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+    file_writer = writer.file_writer  # SummaryWriter makes it in __init__ (add_hparams writes there too)
+    for summary in hparams_summaries(hparams, metrics):  # experiment, session start, session end
+        file_writer.add_summary(summary, step)
+    for tag, value in metrics.items():
+        writer.add_scalar(tag, value, step)
 
 
 @dataclass
@@ -225,20 +239,20 @@ class Trainer:
 
         The run's own result (``own``: the final checkpoint with the run's settings) also
         goes to TensorBoard, once per step: scalars ``eval/<name>`` and the HParams view
-        (run settings -> metrics), so both show the final model. Other evaluations (other
+        (run settings -> metrics, in the run's own event file: one run in TensorBoard),
+        so both show the final model. Other evaluations (other
         checkpoints or settings) stay in ``metrics.json`` only. Returns whether
         TensorBoard was written.
         """
         fresh = run_metrics.write_metrics(self.run_dir, metrics, self.step, checkpoint_name, settings, own)
         if not fresh:
             return False
+        self.write_layout(metrics)
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
         self.log_memorisation()  # the curves' last point, beside the result
-        self.writer.add_hparams(
-            run_metrics.hparams(self.config), {f"hparam/{k}": v for k, v in metrics.items()},
-            run_name="hparams", global_step=self.step,
-        )
+        write_hparams(self.writer, run_metrics.hparams(self.config), {f"hparam/{k}": v for k, v in metrics.items()},
+                      self.step)
         self.writer.flush()
         return True
 
@@ -264,12 +278,21 @@ class Trainer:
             net.train(mode)
         during.calls += 1
         run_metrics.write_during_training(self.run_dir, metrics, self.step, during.settings)
+        self.write_layout(metrics)
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
         self.log_memorisation()
         self.writer.flush()
-        tqdm.write(f"evaluation at step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        tqdm.write(f"evaluation at step {self.step}: {one_line(metrics)}")
         return metrics
+
+    def write_layout(self, metrics: dict[str, float]) -> None:
+        """TensorBoard's Custom Scalars layout (:func:`factorgan.summary.tensorboard_layout`),
+        once per writer: the evaluation's charts with their baselines first."""
+        if getattr(self, "_layout_written", None) is self._writer and self._writer is not None:
+            return
+        self.writer.add_custom_scalars(tensorboard_layout(metrics))
+        self._layout_written = self._writer
 
     def log_memorisation(self) -> None:
         """``overfit/<term>/...`` at this step: each term that reads real data on training

@@ -41,3 +41,17 @@ def test_every_experiment_composes_with_its_run_tags(experiment):
     # lam: the digit experiments' own key, named in their run paths.
     assert ("lam" in cfg) == (experiment in ("paired_mnist", "mnist_pools", "mnist_halves", "triple_mnist"))
     assert ("lam" in cfg) == ("_lam" in cfg.run_path)
+
+
+def test_the_readme_evaluate_example_names_a_snapshot_the_default_run_keeps():
+    """``python -m factorgan.evaluate run=… checkpoint=step_0005000`` (README) works on the
+    default run: the CPU preset keeps that snapshot; the paper's schedule keeps none."""
+    import re
+
+    readme = (CONFIGS.parents[1] / "README.md").read_text()
+    named = {int(n) for n in re.findall(r"checkpoint=step_(\d{7})", readme)}
+    assert named, "the README's evaluate example names a snapshot"
+    trainer = compose_config().trainer
+    kept = {s for s in range(1, trainer.max_steps + 1) if trainer.snapshot_every and s % trainer.snapshot_every == 0}
+    assert named <= kept and len(kept) <= 4  # a few snapshots, not one per checkpoint
+    assert compose_config("trainer=paper").trainer.snapshot_every == 0

@@ -55,7 +55,7 @@ def eval_events(run_dir: Path, tag: str = "eval/fid", sub: str = "") -> list[tup
 
 def test_a_snapshot_is_recorded_beside_the_final_metrics(run):
     final = read(run)["metrics"]
-    hparams_before = eval_events(run, "hparam/fid", "hparams")
+    hparams_before = eval_events(run, "hparam/fid")  # in the run's own event file
     snap = evaluate.main([f"run={run}", "checkpoint=step_0000002", "evaluation.num_samples=60"])
     saved = read(run)
     assert saved["checkpoint"] == "last.pt" and saved["metrics"] == final  # never lost
@@ -64,7 +64,7 @@ def test_a_snapshot_is_recorded_beside_the_final_metrics(run):
     assert entry["settings"]["num_samples"] == 60 and "progress" not in entry["settings"]
     assert snap["fid"] != pytest.approx(final["fid"])
     # HParams keep showing the final model: the snapshot wrote nothing there
-    assert eval_events(run, "hparam/fid", "hparams") == hparams_before
+    assert eval_events(run, "hparam/fid") == hparams_before
     assert [v for _, v in hparams_before] == pytest.approx([final["fid"]])
 
 
@@ -85,7 +85,10 @@ def test_other_settings_are_kept_beside_the_runs_own_result(run, capsys):
     assert beside["metrics"] == pytest.approx(other) and beside["settings"]["num_samples"] == 200
     assert other["fid"] != pytest.approx(own["metrics"]["fid"])
     assert eval_events(run) == before  # no second value at step 4 under eval/fid
-    assert "num_samples=200 (run: 100)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "num_samples=200 (run: 100)" in out
+    assert f"Result at step 4 (metrics.json, by_checkpoint.last.pt.{settings_key({**own['settings'], 'num_samples': 200})}):" in out
+    assert any(line.startswith("  dependency metric") and " lower " in line for line in out.splitlines())
     # the run's own settings again: the same numbers, still one point per step
     again = evaluate.main([f"run={run}"])
     assert again == pytest.approx(own["metrics"], rel=1e-6) and eval_events(run) == before
@@ -212,7 +215,7 @@ def test_a_full_disk_at_the_metrics_write_says_so_and_keeps_the_numbers_on_scree
     assert f"error: could not write {copy / 'metrics.json'}: No space left on device; " in err
     assert "MiB free on its disk. The previous metrics.json is intact" in err
     assert f"evaluate again: python -m factorgan.evaluate run={copy}" in err
-    assert "fid=" in out  # this evaluation's numbers were printed before the write
+    assert "FID (mean over parts)" in out and "fid_top=" in out  # this evaluation's numbers were printed before the write
     assert (copy / "metrics.json").read_bytes() == before
     assert not [p.name for p in copy.iterdir() if "tmp" in p.name]
 

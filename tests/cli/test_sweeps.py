@@ -182,3 +182,9 @@ def test_a_sweeps_runs_show_up_together_in_tensorboard_hparams(tmp_path):
     groups = Client(app).post("/data/plugin/hparams/session_groups", json=request).get_json()["sessionGroups"]
     shown = {(g["hparams"]["model.name"], int(g["hparams"]["paired"])): g["metricValues"][0]["value"] for g in groups}
     assert shown == pytest.approx(fid, rel=1e-6)
+    # each run once: its HParams session is in the run's own events (no <run>/tb/hparams run)
+    runs = sorted(multiplexer.Runs())
+    assert runs == sorted(f"{Path(cfg).as_posix()}/tb" for cfg in
+                          (compose_config(*TINY, f"model={m}", f"paired={p}").run_path
+                           for m, p in itertools.product(("gan", "factorgan"), (10, 100))))
+    assert sorted(g["sessions"][0]["name"] for g in groups) == runs

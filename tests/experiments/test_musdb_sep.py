@@ -42,10 +42,18 @@ def test_the_mask_splits_the_mixture_exactly():
 
 @needs_ffmpeg
 @pytest.mark.parametrize("model", ["factorgan", "gan"])
-def test_each_model_trains_and_is_scored_beside_the_baselines(songs, tmp_path, model):
+def test_each_model_trains_and_is_scored_beside_the_baselines(songs, tmp_path, model, capsys):
     run_dir = tmp_path / "run"
-    trainer = train(config(songs, tmp_path / "cache", f"model={model}", "paired=1"), run_dir)
+    trainer = train(config(songs, tmp_path / "cache", f"model={model}", "paired=1", "evaluation.progress=true"), run_dir)
     assert trainer.step == 4
+    out, err = capsys.readouterr()
+    # the bar counts songs (1 test song; not its 6 scores: 2 aggregations x model and 2 baselines)
+    assert "separation scores" in err and "1/1" in err and "/6" not in err
+    # the end: a table of SDRs beside the 0.5 and oracle masks, not ~60 key=value pairs
+    table = out[out.index("Result at step 4"):]
+    vocals = next(line for line in table.splitlines() if "vocals SDR, dB (median" in line)
+    assert "higher" in vocals and "0.5 mask:" in vocals and "oracle mask:" in vocals
+    assert "more metrics in metrics.json" in table
     seen = {t.name: trainer.D.in_shape(t) for t in trainer.D.term_list}
     assert all(shape[0] in (1, 2) for shape in seen.values())  # never the mixture's channel with the sources
     metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]

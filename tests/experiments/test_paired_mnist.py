@@ -99,17 +99,39 @@ def test_other_data_is_refused(tmp_path, shape):
         evaluator()(trainer.G, trainer.data)
 
 
-def test_training_evaluates_at_the_end(run_dir):
+def test_training_evaluates_at_the_end(run_dir, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     train(compose_config(*WITH_EVALUATION, *SMALL, *FAST_EVAL, "evaluation.num_samples=200"), run_dir)
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["checkpoint"] == "last.pt" and saved["step"] == 4
     assert set(saved["metrics"]) == set(METRICS)
+    # the run ends with the result table: direction and baselines beside each headline
+    out = capsys.readouterr().out
+    table = out[out.index("Result at step 4 (metrics.json):"):].splitlines()
+    assert table[1].split()[:4] == ["metric", "value", "better", "baselines"]
+    fid_row = next(line for line in table if line.startswith("  FID (mean over parts)"))
+    assert f"{saved['metrics']['fid']:.4g}" in fid_row and " lower " in fid_row
+    assert any(line.startswith("  classes covered (of 10)") and " higher " in line for line in table)
+    assert "classes_covered" in saved["metrics"] and 0 <= saved["metrics"]["class_tv"] <= 1
     acc = EventAccumulator(str(run_dir / "tb"))
     acc.Reload()
     assert {f"eval/{m}" for m in METRICS} <= set(acc.Tags()["scalars"])
     assert acc.Scalars("eval/fid")[0].value == pytest.approx(saved["metrics"]["fid"], rel=1e-5)
+    # one run in TensorBoard: HParams in the run's own event file, none in tb/hparams
+    assert [p.name for p in (run_dir / "tb").iterdir() if p.is_dir()] == []
+    assert len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 1
+    assert {"hparam/fid", "hparam/dependency"} <= set(acc.Tags()["scalars"])
+    # the Custom Scalars tab: eval first, FID beside FID per part, then the losses per term
+    from tensorboard.plugins.custom_scalar import layout_pb2, metadata
+
+    layout = layout_pb2.Layout()
+    layout.ParseFromString(acc.Tensors(metadata.CONFIG_SUMMARY_TAG)[0].tensor_proto.string_val[0])
+    assert [c.title for c in layout.category] == ["eval", "training"]
+    fid_chart = layout.category[0].chart[0]
+    assert fid_chart.title == "FID (mean over parts) (lower is better)"
+    assert list(fid_chart.multiline.tag) == ["^eval/fid$", "^eval/fid_top$", "^eval/fid_bottom$"]
+    assert "discriminator loss per term" in [c.title for c in layout.category[1].chart]
 
 
 # ---- protocols and the classifier's name ------------------------------------------
@@ -181,6 +203,8 @@ def test_every_result_names_its_classifier(trainers, tmp_path):
     assert info["sha256"] == weights_sha256(PairedMNISTEvaluator(classifier_version=2).classifier(trainer.data))
     assert info["test_accuracy"] == result["classifier_accuracy"] > 0.95
     run_metrics.write_metrics(tmp_path, result, step=4, settings={"_target_": "x", "classifier_version": 2})
-    saved = json.loads((tmp_path / "metrics.json").read_text())
+    saved = run_metrics.read_metrics(tmp_path)
     assert saved["provenance"] == saved["by_checkpoint"]["last.pt"][saved["settings_key"]]["provenance"] == \
         {"classifier": info}
+    raw = json.loads((tmp_path / "metrics.json").read_text())  # stored once, named by id
+    assert raw["provenances"] == {raw["provenance"]: {"classifier": info}}

@@ -93,3 +93,27 @@ def test_the_papers_fid_is_on_axes_of_its_own():
     assert "not comparable" in paper[0].get_title()
     # comparable metrics keep the paper beside ours: one row of panels
     assert len(metric_figure(mnist_runs((None,), metric="dependency"), "paired_mnist", "dependency").axes) == 1
+
+
+def test_equal_lines_are_dodged_apart_and_constants_get_no_figure():
+    """Two models with the same values stay visible (shifted along the log axis, a few
+    per cent); a metric equal in every run (the classifier's accuracy) gets no figure; a
+    line of one point shows its seeds' interval as an error bar."""
+    rows = []
+    for model in ("gan", "factorgan"):
+        for paired in (10, 100):
+            for seed in range(2):
+                rows.append({"experiment": "paired_mnist", "model": model, "paired": paired, "lam": 0.9, "seed": seed,
+                             "name": None, "steps": 20, "dependency": 0.5 + seed, "classifier_accuracy": 0.955,
+                             "constant": 3.0, "run_dir": f"r{len(rows)}"})
+    table = runs_table(rows)
+    fig = metric_figure(table, "paired_mnist", "dependency")
+    gan, factorgan = sorted(our_lines(fig.axes[0]), key=lambda line: line.get_label())[::-1]
+    assert np.array_equal(gan.get_ydata(), factorgan.get_ydata())  # the same values ...
+    gx, fx = np.asarray(gan.get_xdata()), np.asarray(factorgan.get_xdata())
+    assert np.all(gx != fx) and np.allclose(gx / fx, 10 ** 0.025)  # ... drawn side by side
+    assert np.allclose(np.sqrt(gx * fx), [10, 100])  # around the true pair counts
+    assert metric_figure(table, "paired_mnist", "classifier_accuracy") is None
+    assert metric_figure(table, "paired_mnist", "constant") is None
+    one = metric_figure(runs_table([r for r in rows if r["paired"] == 10]), "paired_mnist", "dependency")
+    assert len(one.axes[0].containers) == 2  # an error bar per line of one point

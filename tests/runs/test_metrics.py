@@ -92,9 +92,12 @@ def test_hparams_leave_unset_values_out_and_keep_name_a_string():
     config = {"experiment_name": "paired_mnist", "model": {"name": "gan"}, "paired": 10, "seed": 0,
               "name": None, "run_tags": {"lam": 0.9, "top": None}}
     values = run_metrics.hparams(config)
-    assert values == {"experiment_name": "paired_mnist", "model.name": "gan", "paired": 10, "seed": 0,
-                      "name": "", "lam": 0.9}
+    assert values == {"experiment_name": "paired_mnist", "model.name": "gan", "paired": "10", "seed": "0",
+                      "name": "", "lam": 0.9}  # integers as their digits (the view prints numbers as 10.000)
+    assert run_metrics.hparams({**config, "paired": "all"})["paired"] == "all"  # one type per column
     assert "None" not in values.values()
+    # seed last, past the five columns the view ticks at first
+    assert list(values) == ["experiment_name", "model.name", "paired", "lam", "name", "seed"]
     assert run_metrics.hparams({**config, "name": 5})["name"] == "5"  # one type per column
 
 
@@ -140,3 +143,51 @@ def test_results_record_what_scored_them_and_only_their_own(tmp_path):
     run_metrics.write_metrics(tmp_path, {"fid": 8.0}, 300, checkpoint.LAST, OWN, own=True)
     data = run_metrics.read_metrics(tmp_path)
     assert data["metrics"] == {"fid": 8.0} and "provenance" not in data
+
+
+def test_steps_in_numeric_order_each_provenance_once_and_the_curve_as_csv(tmp_path):
+    """metrics.json (format 3) keeps ``during_training`` in step order ("500" before
+    "4500"), the classifier's provenance once under ``provenances`` (the entries name it
+    by id), and ``during_training.csv`` beside it holds the curve."""
+    v2 = {"classifier": {"version": 2, "sha256": "c9ff", "source": "shipped", "test_accuracy": 0.99}}
+    for step in (4500, 500, 5000, 1000):
+        result = run_metrics.EvaluationResult({"fid": step / 100, "dependency": 0.5}, v2)
+        run_metrics.write_during_training(tmp_path, result, step, OWN)
+    run_metrics.write_metrics(tmp_path, run_metrics.EvaluationResult({"fid": 1.0, "dependency": 0.4}, v2),
+                              5000, checkpoint.LAST, OWN, own=True)
+    raw = json.loads((tmp_path / run_metrics.METRICS).read_text())
+    assert raw["format"] == 3 and list(raw["during_training"]) == ["500", "1000", "4500", "5000"]
+    ref = run_metrics.provenance_id(v2)
+    assert raw["provenances"] == {ref: v2} and (tmp_path / run_metrics.METRICS).read_text().count('"c9ff"') == 1
+    assert raw["provenance"] == ref and {e["provenance"] for e in raw["during_training"].values()} == {ref}
+    data = run_metrics.read_metrics(tmp_path)  # readers see each provenance in full, as before
+    assert list(data["during_training"]) == ["500", "1000", "4500", "5000"] and "provenances" not in data
+    assert data["provenance"] == v2 == data["during_training"]["500"]["provenance"]
+    assert (tmp_path / run_metrics.CURVE).read_text().splitlines() == [
+        "step,fid,dependency", "500,5.0,0.5", "1000,10.0,0.5", "4500,45.0,0.5", "5000,50.0,0.5"]
+    assert not list(tmp_path.glob(f".{run_metrics.CURVE}.*"))  # written atomically: no temporary left
+
+
+def test_format_2_files_with_text_ordered_steps_and_repeated_provenance_still_read(tmp_path):
+    """Researchers' runs written before format 3 read unchanged (steps put in order) and
+    are rewritten in format 3 by the next evaluation, nothing lost."""
+    v2 = {"classifier": {"version": 2, "sha256": "c9ff"}}
+    entry = lambda step: {"step": step, "settings": {"seed": 1}, "metrics": {"fid": float(step)}, "provenance": v2}  # noqa: E731
+    old = {"format": 2, "step": 5000, "checkpoint": "last.pt", "settings": {"seed": 1}, "settings_key": "k",
+           "metrics": {"fid": 1.0}, "provenance": v2,
+           "by_checkpoint": {"last.pt": {"k": {**entry(5000), "metrics": {"fid": 1.0}}}},
+           "during_training": {str(s): entry(s) for s in sorted((500, 1000, 4500), key=str)}}
+    assert list(old["during_training"]) == ["1000", "4500", "500"]  # text order, as format 2 wrote them
+    write_json(tmp_path, old)
+    data = run_metrics.read_metrics(tmp_path)
+    assert list(data["during_training"]) == ["500", "1000", "4500"]
+    assert data["during_training"]["500"]["provenance"] == v2 == data["provenance"]
+    assert run_metrics.own_result(tmp_path)["metrics"] == {"fid": 1.0}
+    run_metrics.write_during_training(tmp_path, run_metrics.EvaluationResult({"fid": 2.0}, v2), 2000, {"seed": 1})
+    raw = json.loads((tmp_path / run_metrics.METRICS).read_text())
+    assert raw["format"] == 3 and list(raw["during_training"]) == ["500", "1000", "2000", "4500"]
+    assert list(raw["provenances"].values()) == [v2]
+    again = run_metrics.read_metrics(tmp_path)
+    assert {k: v for k, v in again.items() if k != "during_training"} == \
+        {k: v for k, v in data.items() if k != "during_training"}
+    assert again["during_training"]["4500"] == data["during_training"]["4500"]

@@ -50,8 +50,10 @@ def test_concurrent_writers_keep_every_entry_and_leave_valid_json(tmp_path):
     assert len(snapshots) == WRITERS * EACH  # every acknowledged entry kept
     assert sorted(data["during_training"], key=int) == [str(1000 + i) for i in range(EACH)]
     assert data["metrics"] == {"fid": 1.0} and data["checkpoint"] == "last.pt"
-    # unique temporary names, none left behind; only the lock file beside metrics.json
-    assert sorted(p.name for p in tmp_path.iterdir()) == [run_metrics.LOCK, "metrics.json"]
+    # unique temporary names, none left behind; only the lock file and the curve beside metrics.json
+    assert sorted(p.name for p in tmp_path.iterdir()) == [run_metrics.LOCK, run_metrics.CURVE, "metrics.json"]
+    curve = (tmp_path / run_metrics.CURVE).read_text().splitlines()
+    assert [row.split(",")[0] for row in curve] == ["step", *(str(1000 + i) for i in range(EACH))]
 
 
 DAMAGED = {
