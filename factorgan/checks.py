@@ -16,7 +16,7 @@ import torch
 from hydra.utils import get_object
 
 from factorgan.errors import ConfigError
-from factorgan.runs.evaluation import SCHEDULE_KEYS
+from factorgan.runs.results.evaluation import SCHEDULE_KEYS
 
 # Constructor arguments the training code passes itself (not config keys).
 PASSED_BY_CODE = {"make_net", "sample_shape", "factorisation", "input_parts", "out_shape", "cond_shape",

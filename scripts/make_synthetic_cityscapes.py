@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.train < 1 or args.val < 1 or args.size < 8:
         parser.error("--train and --val must be ≥ 1 and --size ≥ 8")
 
-    from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
+    from factorgan.data.synthetic.cityscapes import make_synthetic_cityscapes
 
     out = make_synthetic_cityscapes(args.root, args.train, args.val, args.size, args.seed)
     print(f"Wrote {args.train} train / {args.val} val images to {out}")

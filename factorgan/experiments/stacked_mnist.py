@@ -30,7 +30,7 @@ from factorgan.experiments.paired_mnist import PairedMNISTEvaluator
 from factorgan.metrics.dependency import dependency_metric, joint_dependency_metric
 from factorgan.metrics.fid import fid
 from factorgan.metrics.mnist_classifier import accuracy
-from factorgan.runs.metrics import EvaluationResult
+from factorgan.runs.results.metrics_file import EvaluationResult
 from factorgan.samples.generate import draw_samples
 
 DIGIT = 28

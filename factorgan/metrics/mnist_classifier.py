@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,10 +40,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from factorgan.cache import CACHE_ENV, cache_folder  # noqa: F401 (CACHE_ENV: here as before)
 from factorgan.metrics import shipped_classifiers
 from factorgan.runs import checkpoint
 
-CACHE_ENV = "FACTORGAN_CACHE"
 # Bump when the architecture or training procedure changes: old cache files are ignored.
 # 1: release 0.1's (device- and thread-dependent); 2: one CPU thread, own generator.
 VERSION = 2
@@ -144,11 +143,6 @@ PROTOCOL_SETTINGS: dict[str, ClassifierSettings] = {
     "ours": ClassifierSettings(),
     "official": ClassifierSettings(epochs=4, lr=1e-4),
 }
-
-
-def default_cache_dir() -> Path:
-    """``$FACTORGAN_CACHE`` if set, else ``~/.cache/factorgan``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "factorgan").expanduser()
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -321,8 +315,7 @@ def get_classifier(
         if state is not None:
             return LoadedClassifier(_from_state(state, device), settings, "shipped",
                                     shipped_classifiers.path(shipped), weights_sha256(state))
-    path = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    path = path / "mnist_classifier" / f"{key}.pt"
+    path = cache_folder(cache_dir) / "mnist_classifier" / f"{key}.pt"
     if path.exists():
         state = checkpoint.load(path, map_location=device)["state_dict"]
         return LoadedClassifier(_from_state(state, device), settings, "cached", path, weights_sha256(state))

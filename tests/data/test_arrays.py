@@ -8,7 +8,7 @@ import torch
 from conftest import TINY, compose_config
 from factorgan.cli import sample
 from factorgan.cli.train import train
-from factorgan.data.arrays import arrays
+from factorgan.data.formats.arrays import arrays
 from factorgan.data.interface import TEST, DatasetError, PairedCountError
 
 SMALL = ["generator.hidden=16", "discriminator.hidden=16"]

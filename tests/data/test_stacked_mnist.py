@@ -15,8 +15,8 @@ from conftest import TINY, TINY_EVALUATED, compose_config
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
 from factorgan.data.in_memory import DatasetError, PairedCountError
-from factorgan.data.mnist import load_embedded, paired_mnist
-from factorgan.data.stacked_mnist import class_chain, make_digit_stacks, stacked_mnist
+from factorgan.data.formats.mnist import load_embedded, paired_mnist
+from factorgan.data.formats.stacked_mnist import class_chain, make_digit_stacks, stacked_mnist
 from factorgan.experiments.paired_mnist import PairedMNISTEvaluator
 from factorgan.experiments.stacked_mnist import StackedMNISTEvaluator, metric_names
 from factorgan.method.discriminator import RealBatch

@@ -12,7 +12,7 @@ import torch
 
 from conftest import TINY_EVALUATED, compose_config, needs_ffmpeg
 from factorgan.cli.train import train
-from factorgan.data.synthetic_musdb import make_synthetic_musdb
+from factorgan.data.synthetic.musdb import make_synthetic_musdb
 from factorgan.nets.mask import MaskGenerator
 
 

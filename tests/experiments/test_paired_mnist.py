@@ -16,7 +16,7 @@ from factorgan.experiments.paired_mnist import METRICS, PairedMNISTEvaluator, pn
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
 from factorgan.metrics.mnist_classifier import ClassifierSettings, weights_sha256
-from factorgan.runs import metrics as run_metrics
+from factorgan.runs.results import metrics_file as run_metrics
 
 SMALL = ["generator.hidden=16", "discriminator.hidden=16"]
 WITH_EVALUATION = [o for o in TINY if not o.startswith("evaluation")]

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from factorgan.data.in_memory import InMemoryData
-from factorgan.data.cityscapes_labels import LABELS
+from factorgan.data.formats.cityscapes_labels import LABELS
 from factorgan.method.factorisation import Factorisation
 from factorgan.experiments.segmentation import CityscapesEvaluator
 from factorgan.metrics.segmentation import SegmentationScores, nearest_color

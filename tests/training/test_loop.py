@@ -16,8 +16,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import TINY, compose_config
 from factorgan.runs import checkpoint
 from factorgan.training.steps import real_batch
-from factorgan.runs.directory import RunError
-from factorgan.runs.scalars import NonFiniteLossError
+from factorgan.errors import RunError
+from factorgan.runs.tensorboard.scalars import NonFiniteLossError
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
 
