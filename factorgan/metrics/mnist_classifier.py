@@ -73,26 +73,26 @@ class MNISTClassifier(nn.Module):
         h = F.leaky_relu(F.avg_pool2d(self.conv2(h), 2))
         return F.leaky_relu(self.fc1(h.flatten(1)))
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def forward(self, x: Tensor, rng: torch.Generator | None = None) -> Tensor:
         """Class logits ``(N, 10)`` for digits ``(N, 1, 28, 28)`` in [0, 1]; in training
-        mode the dropout masks come from ``generator`` (None: the global RNG, version 1)."""
+        mode the dropout masks come from ``rng`` (None: the global RNG, version 1)."""
         h = self.features(x)
-        if self.training and generator is not None:
-            keep = torch.rand(h.shape, generator=generator, device=h.device) >= DROPOUT
+        if self.training and rng is not None:
+            keep = torch.rand(h.shape, generator=rng, device=h.device) >= DROPOUT
             h = h * keep / (1 - DROPOUT)
         else:
             h = F.dropout(h, p=DROPOUT, training=self.training)
         return self.fc2(h)
 
     @torch.no_grad()
-    def reset_parameters(self, generator: torch.Generator) -> None:
+    def reset_parameters(self, rng: torch.Generator) -> None:
         """PyTorch's default initialisation of every layer (weights and biases uniform in
         ±1/sqrt(fan_in), which is what ``kaiming_uniform_(a=√5)`` gives), drawn from
-        ``generator`` instead of the global RNG."""
+        ``rng`` instead of the global RNG."""
         for layer in (self.conv1, self.conv2, self.fc1, self.fc2):
             bound = 1 / math.sqrt(layer.weight[0].numel())
-            layer.weight.uniform_(-bound, bound, generator=generator)
-            layer.bias.uniform_(-bound, bound, generator=generator)
+            layer.weight.uniform_(-bound, bound, generator=rng)
+            layer.bias.uniform_(-bound, bound, generator=rng)
 
     @torch.no_grad()
     def predict(self, x: Tensor, batch_size: int = 1000) -> Tensor:

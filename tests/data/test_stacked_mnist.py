@@ -411,7 +411,7 @@ def test_training_triple_mnist_runs_and_evaluates(run_dir):
                          "evaluation.progress=false", "evaluation.num_samples=200")
     assert cfg.run_path == "triple_mnist/factorgan/paired100_lam0.9_seed0"
     t = train(cfg, run_dir)
-    assert set(t.D.terms(torch.zeros(2, 1, 84, 28))) == {"marginal_0", "marginal_1", "marginal_2", "dep_p", "dep_q"}
+    assert set(t.D.term_logits(torch.zeros(2, 1, 84, 28))) == {"marginal_0", "marginal_1", "marginal_2", "dep_p", "dep_q"}
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["step"] == 4 and tuple(saved["metrics"]) == tuple(sorted(metric_names(3)))
     assert (run_dir / "samples" / "latest.png").exists()

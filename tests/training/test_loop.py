@@ -226,7 +226,7 @@ def test_factorisation_from_config_trains_k_parts(tmp_path, cut, k):
     D = trainer.D
     assert [t.name for t in D.term_list] == [f"marginal_{i}" for i in range(k)] + ["dep_p", "dep_q"]
     x = torch.rand(5, 1, 56, 28)
-    terms = D.terms(x)
+    terms = D.term_logits(x)
     torch.testing.assert_close(D.combine(terms), terms["dep_p"] - terms["dep_q"] + sum(terms[f"marginal_{i}"] for i in range(k)))
     tags = set(scalars(tmp_path / "run"))
     assert {f"loss/d_marginal_{i}" for i in range(k)} <= tags

@@ -124,24 +124,24 @@ class MusdbData(TrainingData):
         batch = torch.from_numpy(np.stack(arrays).astype(np.float32))
         return batch.to(self._device, non_blocking=True)
 
-    def _draw(self, n: int, high: int, generator: torch.Generator) -> Tensor:
-        return torch.randint(high, (n,), generator=generator, device=generator.device)
+    def _draw(self, n: int, high: int, rng: torch.Generator) -> Tensor:
+        return torch.randint(high, (n,), generator=rng, device=rng.device)
 
-    def sample_paired(self, n: int, generator: torch.Generator) -> Tensor:
+    def sample_paired(self, n: int, rng: torch.Generator) -> Tensor:
         if self.paired == 0:
             raise DatasetError("this model needs paired songs but paired=0; set paired ≥ 1")
-        return self._gather(TRAIN, self.paired_rows[self._draw(n, len(self.paired_rows), generator).cpu()])
+        return self._gather(TRAIN, self.paired_rows[self._draw(n, len(self.paired_rows), rng).cpu()])
 
-    def sample_part(self, i: int, n: int, generator: torch.Generator) -> Tensor:
-        return self._gather(TRAIN, self._draw(n, len(self.index[TRAIN]), generator), slice(i, i + 1))
+    def sample_part(self, i: int, n: int, rng: torch.Generator) -> Tensor:
+        return self._gather(TRAIN, self._draw(n, len(self.index[TRAIN]), rng), slice(i, i + 1))
 
-    def sample_inputs(self, n: int, generator: torch.Generator, paired_only: bool = False) -> Tensor:
+    def sample_inputs(self, n: int, rng: torch.Generator, paired_only: bool = False) -> Tensor:
         if paired_only:
-            return self.sample_paired(n, generator)[:, :1]
-        return self.sample_part(0, n, generator)
+            return self.sample_paired(n, rng)[:, :1]
+        return self.sample_part(0, n, rng)
 
-    def sample_outputs(self, n: int, generator: torch.Generator) -> Tensor:
-        return self._gather(TRAIN, self._draw(n, len(self.index[TRAIN]), generator), slice(1, 3))
+    def sample_outputs(self, n: int, rng: torch.Generator) -> Tensor:
+        return self._gather(TRAIN, self._draw(n, len(self.index[TRAIN]), rng), slice(1, 3))
 
     # ---- evaluation -----------------------------------------------------------------
     def num_samples(self, split: str = TEST) -> int:
