@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import torch
 from hydra.utils import get_object
 
+from factorgan.data.interface import is_all
 from factorgan.errors import ConfigError
 from factorgan.runs.results.evaluation import SCHEDULE_KEYS
 
@@ -25,9 +26,7 @@ PASSED_BY_CODE = {"make_net", "sample_shape", "factorisation", "input_parts", "o
 
 def check_paired(paired: Any) -> None:
     """``paired``: a whole number ≥ 0, or ``all`` (every complete sample)."""
-    if isinstance(paired, bool) or not (
-        isinstance(paired, int) or (isinstance(paired, str) and paired.strip().lower() == "all")
-    ):
+    if isinstance(paired, bool) or not (isinstance(paired, int) or is_all(paired)):
         raise ConfigError(f"paired={paired!r} must be a whole number of paired samples (e.g. paired=100), or paired=all")
     if isinstance(paired, int) and paired < 0:
         raise ConfigError(f"paired={paired} must be ≥ 0")

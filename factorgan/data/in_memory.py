@@ -12,19 +12,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, as_float
+from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, as_float, paired_count
 from factorgan.method.factorisation import Factorisation, Parts
 
 __all__ = ["InMemoryData", "DatasetError", "PairedCountError", "as_float"]
-
-
-def paired_count(paired: int | str, n: int) -> int:
-    """``paired`` as a count: ``all`` is every one of the ``n`` training samples."""
-    if isinstance(paired, str):
-        if paired.strip().lower() != "all":
-            raise DatasetError(f"paired={paired!r} must be a whole number or 'all'")
-        return n
-    return int(paired)
 
 
 class InMemoryData(TrainingData):

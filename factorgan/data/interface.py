@@ -23,6 +23,28 @@ from factorgan.method.factorisation import Parts
 TRAIN, TEST = "train", "test"
 
 
+def is_all(paired: object) -> bool:
+    """Whether ``paired`` is ``all`` (every complete sample), in any case and spacing."""
+    return isinstance(paired, str) and paired.strip().lower() == "all"
+
+
+def parse_paired(paired: int | str | None) -> int | None:
+    """The one reading of a dataset's ``paired``: a count, or ``all`` / None for every
+    complete sample (``paired=all`` names the run ``pairedall``)."""
+    if paired is None or is_all(paired):
+        return None
+    try:
+        return int(paired)
+    except (TypeError, ValueError):
+        raise DatasetError(f"paired={paired!r} must be a whole number of complete samples or 'all'") from None
+
+
+def paired_count(paired: int | str | None, n: int) -> int:
+    """``paired`` as a count: ``all`` (or None) is every one of the ``n`` training samples."""
+    count = parse_paired(paired)
+    return n if count is None else count
+
+
 def as_float(x: Tensor) -> Tensor:
     """Stored samples -> float32 in [0, 1]: uint8 codes k become k / 255 (the same
     values a float dataset built from those pixels holds); float tensors pass unchanged."""

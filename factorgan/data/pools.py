@@ -35,21 +35,11 @@ import torch
 from torch import Tensor
 
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, as_float
+from factorgan.data.interface import parse_paired  # noqa: F401 (here as before)
 from factorgan.method.factorisation import Factorisation
 
 # Models that train without any complete sample, named in the error when one is needed.
 NO_PAIRS_MODELS = "model=factorgan_no_cp (no D_P), and model=cyclegan for conditional data"
-
-
-def parse_paired(paired: int | str | None) -> int | None:
-    """``paired`` as the loaders of users' own data take it: a count, or ``all`` / None
-    for every complete sample (``paired=all`` names the run ``pairedall``)."""
-    if paired is None or (isinstance(paired, str) and paired.strip().lower() == "all"):
-        return None
-    try:
-        return int(paired)
-    except (TypeError, ValueError):
-        raise DatasetError(f"paired={paired!r} must be a whole number of complete samples or 'all'") from None
 
 
 def _part_name(names: Sequence[str] | None, i: int) -> str:

@@ -47,8 +47,8 @@ from tqdm.auto import tqdm
 
 from factorgan.cache import cache_folder
 from factorgan.data.formats.aligned import cached, check_aligned_size, natural_key
-from factorgan.data.interface import DatasetError
-from factorgan.data.pools import PooledData, from_pools, parse_paired
+from factorgan.data.interface import DatasetError, parse_paired
+from factorgan.data.pools import PooledData, from_pools
 from factorgan.method.factorisation import Factorisation
 
 MODES = {"RGB": 3, "L": 1}

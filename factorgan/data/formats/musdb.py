@@ -36,8 +36,7 @@ import torch
 from torch import Tensor
 
 from factorgan.cache import cache_folder
-from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData
-from factorgan.data.in_memory import paired_count
+from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, paired_count
 from factorgan.data.formats.musdb_cache import SongFile, build_cache
 from factorgan.data.formats.musdb_songs import (  # noqa: F401 (MUSDB_RATE, PARTS, SOURCES, log_spectrogram: here as before)
     HELP, MUSDB_RATE, PARTS, SOURCES, AudioSettings, check_song_files, detect_layout, list_songs, log_spectrogram,
