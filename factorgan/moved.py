@@ -5,7 +5,8 @@ own scripts import the modules they used; when a module moves, its old path stay
 :data:`MOVED`. ``import factorgan`` installs :class:`MovedModules`, which answers an
 import of an old path with the module that lives there now (the same module object, so
 ``factorgan.data.mnist.paired_mnist is factorgan.data.formats.mnist.paired_mnist``).
-Only paths no file answers any more are looked up here. (Stored configs are also
+It is asked first, and only about the paths in :data:`MOVED` (so a submodule of a renamed
+package is the module that lives there now, never a second copy of it). (Stored configs are also
 rewritten to today's paths when read: :mod:`factorgan.runs.rundir.compat`.)
 
 An old module whose contents now live in several modules maps to a tuple of them: the
@@ -46,6 +47,10 @@ MOVED: dict[str, str | tuple[str, ...]] = {
     "factorgan.data.synthetic_cityscapes": "factorgan.data.synthetic.cityscapes",
     "factorgan.data.synthetic_musdb": "factorgan.data.synthetic.musdb",
     # factorgan.data.synthetic (random_parts) is today's package of the same name
+    # experiments/ renamed evaluators/ (0.2.0): it holds each experiment's evaluator
+    "factorgan.experiments": "factorgan.evaluators",
+    **{f"factorgan.experiments.{name}": f"factorgan.evaluators.{name}" for name in (
+        "arrays", "image_pairs", "musdb", "paired_mnist", "segmentation", "stacked_mnist")},
 }
 
 
@@ -81,6 +86,7 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def install() -> None:
-    """Answer imports of old module paths (after every other finder); once per process."""
+    """Answer imports of old module paths (before the other finders, which would load a
+    renamed package's submodules a second time); once per process."""
     if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
-        sys.meta_path.append(MovedModules())
+        sys.meta_path.insert(0, MovedModules())

@@ -13,7 +13,7 @@ Metrics (for K digits, top first):
   more than two digits, but is noisier.
 - ``classifier_accuracy``: the classifier's accuracy on the test split's top digits.
 
-The classifier is PairedMNIST's (:class:`~factorgan.experiments.paired_mnist.PairedMNISTEvaluator`
+The classifier is PairedMNIST's (:class:`~factorgan.evaluators.paired_mnist.PairedMNISTEvaluator`
 trains and caches it): trained on the top digits of the training stacks, which are every
 training digit exactly once, so a StackedMNIST run and a PairedMNIST run on the same
 digits share one cached classifier (the cache is keyed by the set of training digits).
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from factorgan.data.interface import TEST, TRAIN, DatasetError, TrainingData
-from factorgan.experiments.paired_mnist import PairedMNISTEvaluator
+from factorgan.evaluators.paired_mnist import PairedMNISTEvaluator
 from factorgan.metrics.dependency import dependency_metric, joint_dependency_metric
 from factorgan.metrics.fid import fid
 from factorgan.metrics.mnist_classifier import accuracy

@@ -85,7 +85,7 @@ def _fake(G: nn.Module, n: int, rng: torch.Generator, device: torch.device) -> T
 
 class LSScore:
     """The LS score's settings and one run of it (module docstring); the evaluator of the
-    image-pair experiments (:class:`factorgan.experiments.image_pairs.LSScoreEvaluator`)
+    image-pair experiments (:class:`factorgan.evaluators.image_pairs.LSScoreEvaluator`)
     averages runs on a dataset's test split.
 
     ``ls`` is the mean test loss over ``runs`` runs, ``ls_std`` their population standard

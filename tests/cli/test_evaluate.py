@@ -12,7 +12,7 @@ from conftest import TINY, compose_config
 from factorgan.cli import evaluate
 from factorgan.cli.common import main_guard
 from factorgan.errors import CliError
-from factorgan.experiments.paired_mnist import METRICS
+from factorgan.evaluators.paired_mnist import METRICS
 from factorgan.cli.train import train
 from factorgan.runs.results.evaluation import settings_key
 

@@ -125,7 +125,7 @@ def test_experiment_configs_are_the_papers_setup():
         assert cfg.discriminator._target_ == "factorgan.nets.conv.ConvDiscriminator"
         assert cfg.discriminator.filters == 32 and cfg.discriminator.layers is None
         assert cfg.trainer.batch_size == 25 and cfg.trainer.disc_iter == 2 and cfg.trainer.max_steps == 200_000
-        assert cfg.evaluation._target_ == "factorgan.experiments.image_pairs.LSScoreEvaluator"
+        assert cfg.evaluation._target_ == "factorgan.evaluators.image_pairs.LSScoreEvaluator"
         assert cfg.evaluation.runs == 10 and cfg.evaluation.epochs == 40 and cfg.evaluation.filters == 16
         assert cfg.evaluation.layers is None and list(cfg.evaluation.betas) == [0.9, 0.999]
         assert cfg.experiment_name == name

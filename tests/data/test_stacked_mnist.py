@@ -17,8 +17,8 @@ from factorgan.cli.train import train
 from factorgan.data.in_memory import DatasetError, PairedCountError
 from factorgan.data.formats.mnist import load_embedded, paired_mnist
 from factorgan.data.formats.stacked_mnist import class_chain, make_digit_stacks, stacked_mnist
-from factorgan.experiments.paired_mnist import PairedMNISTEvaluator
-from factorgan.experiments.stacked_mnist import StackedMNISTEvaluator, metric_names
+from factorgan.evaluators.paired_mnist import PairedMNISTEvaluator
+from factorgan.evaluators.stacked_mnist import StackedMNISTEvaluator, metric_names
 from factorgan.method.discriminator import RealBatch
 from factorgan.method.factorisation import Factorisation
 from factorgan.method.terms import combine

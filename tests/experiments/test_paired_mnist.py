@@ -12,7 +12,7 @@ from conftest import TINY, TINY_EVALUATED, compose_config
 from factorgan.data.in_memory import DatasetError
 from factorgan.data.interface import TRAIN
 from factorgan.errors import ConfigError
-from factorgan.experiments.paired_mnist import METRICS, PairedMNISTEvaluator, png_round_trip
+from factorgan.evaluators.paired_mnist import METRICS, PairedMNISTEvaluator, png_round_trip
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
 from factorgan.metrics.mnist_classifier import ClassifierSettings, weights_sha256

@@ -10,14 +10,14 @@ import pytest
 from conftest import TINY_EVALUATED, compose_config
 from factorgan.cli.train import train
 from factorgan.errors import ConfigError
-from factorgan.experiments.paired_mnist import PairedMNISTEvaluator
+from factorgan.evaluators.paired_mnist import PairedMNISTEvaluator
 from factorgan.runs import checkpoint
 from factorgan.runs.results.evaluation import (
     SCHEDULE_KEYS, build_evaluator, during_training, result_settings, settings_key, split_evaluation,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-TARGET = "factorgan.experiments.paired_mnist.PairedMNISTEvaluator"
+TARGET = "factorgan.evaluators.paired_mnist.PairedMNISTEvaluator"
 
 
 def test_the_composed_block_splits_into_settings_and_schedule():

@@ -30,9 +30,9 @@ TARGETS: dict[str, str] = {
     "factorgan.datasets.image_pairs.cityscapes_pairs": "factorgan.data.formats.image_pairs.cityscapes_pairs",
     "factorgan.datasets.image_pairs.edges2shoes": "factorgan.data.formats.image_pairs.edges2shoes",
     "factorgan.datasets.synthetic.random_parts": "factorgan.data.synthetic.random_parts",
-    "factorgan.evaluation.PairedMNISTEvaluator": "factorgan.experiments.paired_mnist.PairedMNISTEvaluator",
-    "factorgan.segmentation.CityscapesEvaluator": "factorgan.experiments.segmentation.CityscapesEvaluator",
-    "factorgan.ls_score.LSScoreEvaluator": "factorgan.experiments.image_pairs.LSScoreEvaluator",
+    "factorgan.evaluation.PairedMNISTEvaluator": "factorgan.evaluators.paired_mnist.PairedMNISTEvaluator",
+    "factorgan.segmentation.CityscapesEvaluator": "factorgan.evaluators.segmentation.CityscapesEvaluator",
+    "factorgan.ls_score.LSScoreEvaluator": "factorgan.evaluators.image_pairs.LSScoreEvaluator",
     "factorgan.samples.SampleWriter": "factorgan.samples.grids.SampleWriter",
     "factorgan.samples.ComparisonSampleWriter": "factorgan.samples.grids.ComparisonSampleWriter",
 }
