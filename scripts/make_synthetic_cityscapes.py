@@ -6,7 +6,7 @@
 
 Writes ``<root>/cityscapes/{train,val}/<i>.jpg``: random street scenes | their colour
 segmentation maps in the Cityscapes label colours (see
-``factorgan/datasets/synthetic_cityscapes.py``).
+``factorgan/data/synthetic/cityscapes.py``).
 """
 from __future__ import annotations
 
