@@ -9,7 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from factorgan import moved as _moved
+
 __version__ = "0.2.0"
+_moved.install()  # module paths of earlier versions still import (stored configs, pickles)
 
 if TYPE_CHECKING:  # the names below, for type checkers and editors; imported on first use
     from factorgan.build import build_trainer, load_run

@@ -20,8 +20,8 @@ from factorgan.contracts import check_generator, check_steps
 from factorgan.data.pools import NO_PAIRS_MODELS
 from factorgan.errors import CliError, DatasetError
 from factorgan.runs import checkpoint
-from factorgan.runs.evaluation import DuringTraining, EvaluationPlan, during_training, split_evaluation
-from factorgan.runs.run_config import CONFIG, read_config
+from factorgan.runs.results.evaluation import DuringTraining, EvaluationPlan, during_training, split_evaluation
+from factorgan.runs.rundir.config_file import CONFIG, read_config
 from factorgan.training.loop import Schedule, Trainer
 
 # What a trainer is built for (build_trainer's ``purpose``).

@@ -15,8 +15,9 @@ from typing import Any, Mapping
 import torch
 from hydra.utils import get_object
 
+from factorgan.data.interface import is_all
 from factorgan.errors import ConfigError
-from factorgan.runs.evaluation import SCHEDULE_KEYS
+from factorgan.runs.results.evaluation import SCHEDULE_KEYS
 
 # Constructor arguments the training code passes itself (not config keys).
 PASSED_BY_CODE = {"make_net", "sample_shape", "factorisation", "input_parts", "out_shape", "cond_shape",
@@ -25,9 +26,7 @@ PASSED_BY_CODE = {"make_net", "sample_shape", "factorisation", "input_parts", "o
 
 def check_paired(paired: Any) -> None:
     """``paired``: a whole number ≥ 0, or ``all`` (every complete sample)."""
-    if isinstance(paired, bool) or not (
-        isinstance(paired, int) or (isinstance(paired, str) and paired.strip().lower() == "all")
-    ):
+    if isinstance(paired, bool) or not (isinstance(paired, int) or is_all(paired)):
         raise ConfigError(f"paired={paired!r} must be a whole number of paired samples (e.g. paired=100), or paired=all")
     if isinstance(paired, int) and paired < 0:
         raise ConfigError(f"paired={paired} must be ≥ 0")

@@ -51,7 +51,7 @@ MUSDB_BENCH = Path(tempfile.gettempdir()) / "factorgan_bench" / "musdb"
 def musdb_data() -> list[str]:
     """The musdb cases' data overrides, writing the synthetic songs if missing."""
     if not (MUSDB_BENCH / "songs" / "test").is_dir():
-        from factorgan.data.synthetic_musdb import make_synthetic_musdb
+        from factorgan.data.synthetic.musdb import make_synthetic_musdb
 
         make_synthetic_musdb(MUSDB_BENCH / "songs", n_train=10, n_test=1, seconds=60.0, seed=0)
     return [f"dataset.root={MUSDB_BENCH / 'songs'}", f"dataset.cache_dir={MUSDB_BENCH / 'cache'}"]

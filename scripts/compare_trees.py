@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from factorgan.runs.metrics import read_metrics
+from factorgan.runs.results.metrics_file import read_metrics
 
 STUDIES: dict[str, dict[str, Any]] = {
     "hierarchical": {

@@ -91,7 +91,7 @@ def copy(run_dir: Path, to: Path) -> Path:
 
 # ---- concurrent writers of metrics.json ---------------------------------------------
 def _writer(run_dir: str, index: int, barrier, failures) -> None:
-    from factorgan.runs import metrics as run_metrics
+    from factorgan.runs.results import metrics_file as run_metrics
 
     barrier.wait()
     try:

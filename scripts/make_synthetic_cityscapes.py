@@ -6,7 +6,7 @@
 
 Writes ``<root>/cityscapes/{train,val}/<i>.jpg``: random street scenes | their colour
 segmentation maps in the Cityscapes label colours (see
-``factorgan/datasets/synthetic_cityscapes.py``).
+``factorgan/data/synthetic/cityscapes.py``).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.train < 1 or args.val < 1 or args.size < 8:
         parser.error("--train and --val must be ≥ 1 and --size ≥ 8")
 
-    from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
+    from factorgan.data.synthetic.cityscapes import make_synthetic_cityscapes
 
     out = make_synthetic_cityscapes(args.root, args.train, args.val, args.size, args.seed)
     print(f"Wrote {args.train} train / {args.val} val images to {out}")

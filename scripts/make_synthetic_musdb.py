@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from factorgan.data.synthetic_musdb import make_synthetic_musdb
+from factorgan.data.synthetic.musdb import make_synthetic_musdb
 
 
 def main() -> None:

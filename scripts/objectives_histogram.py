@@ -29,11 +29,11 @@ from factorgan.build import load_run
 from factorgan.cli.common import main_guard
 from factorgan.errors import CliError
 from factorgan.data.interface import TEST
-from factorgan.experiments.paired_mnist import PairedMNISTEvaluator, check_paired_mnist, digits
+from factorgan.evaluators.paired_mnist import PairedMNISTEvaluator, check_paired_mnist, digits
 from factorgan.method.losses import canonical_objective_name
 from factorgan.metrics.coverage import MIN_SHARE, class_counts, total_variation  # noqa: F401  (MIN_SHARE: the threshold, here as before)
 from factorgan.metrics.coverage import covered as classes_covered
-from factorgan.runs.metrics import own_result
+from factorgan.runs.results.metrics_file import own_result
 from factorgan.samples.generate import DEFAULT_SEED, draw_samples
 
 NUM_CLASSES = 10

@@ -31,7 +31,7 @@ from typing import Any
 
 from compare_trees import finished, mean_sd, train_wall_time  # noqa: E402  (scripts/ is on sys.path)
 
-from factorgan.runs.metrics import read_metrics
+from factorgan.runs.results.metrics_file import read_metrics
 
 TASKS = {"cond": ["dataset.conditional=true"], "uncond": []}
 ARMS: dict[str, list[str]] = {

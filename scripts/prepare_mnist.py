@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from factorgan.data.in_memory import DatasetError
-    from factorgan.data.mnist import load_idx
+    from factorgan.data.formats.mnist import load_idx
 
     raw = args.root / "MNIST" / "raw"
     try:

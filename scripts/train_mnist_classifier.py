@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from factorgan.data.mnist import load_embedded
+from factorgan.data.formats.mnist import load_embedded
 from factorgan.metrics import shipped_classifiers
 from factorgan.metrics.mnist_classifier import (
     PROTOCOL_SETTINGS, MNISTClassifier, accuracy, classifier_key, train_classifier, weights_sha256,

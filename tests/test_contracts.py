@@ -13,7 +13,7 @@ from factorgan import errors
 from factorgan.build import build_trainer
 from factorgan.contracts import Generator, check_evaluator, check_generator, check_steps
 from factorgan.errors import ContractError, FactorganError
-from factorgan.runs.evaluation import build_evaluator
+from factorgan.runs.results.evaluation import build_evaluator
 from factorgan.training.steps import AdversarialSteps
 from tests.conftest import TINY, compose_config
 

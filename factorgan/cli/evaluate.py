@@ -22,9 +22,9 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from factorgan.runs import checkpoint
-from factorgan.runs import metrics as run_metrics
+from factorgan.runs.results import metrics_file as run_metrics
 from factorgan.checks import check_targets
-from factorgan.runs.evaluation import EvaluationPlan, build_evaluator, split_evaluation
+from factorgan.runs.results.evaluation import EvaluationPlan, build_evaluator, split_evaluation
 from factorgan.build import load_run
 from factorgan.cli.common import REQUIRED, Command, main_guard
 from factorgan.summary import summary

@@ -19,14 +19,16 @@ import factorgan.configs  # noqa: F401  (registers the configs' run_path resolve
 from factorgan.checks import check_config
 from factorgan.summary import describe_data, summary
 from factorgan.errors import NonFiniteLossError, PairedCountError, RunError, SweepJobFailed, user_error
-from factorgan.runs import checkpoint, console_log
-from factorgan.runs import directory as runs
-from factorgan.runs import evaluation as run_evaluation
-from factorgan.runs import metrics as run_metrics
-from factorgan.runs import signals, threads
-from factorgan.runs.evaluation import split_evaluation
-from factorgan.runs.init import initialise
-from factorgan.runs.lock import RunLock, discarded_on_failure
+from factorgan.runs import checkpoint
+from factorgan.runs.process import console_log
+from factorgan.runs.resume import policy as run_policy
+from factorgan.runs.rundir.config_file import write_config
+from factorgan.runs.results import evaluation as run_evaluation
+from factorgan.runs.results import metrics_file as run_metrics
+from factorgan.runs.process import signals, threads
+from factorgan.runs.results.evaluation import split_evaluation
+from factorgan.runs.resume.init_from import initialise
+from factorgan.runs.process.lock import RunLock, discarded_on_failure
 from factorgan.training.loop import Trainer
 
 __all__ = ["main", "train", "build_trainer", "expected_error"]  # build_trainer: here as before
@@ -72,15 +74,15 @@ def train(
 def _train(cfg: DictConfig, config: dict[str, Any], run_dir: Path, multirun: bool,
            overrides: Sequence[str] | None = None) -> Trainer | None:
     """:func:`train` in a locked run directory (``config``: ``cfg`` resolved)."""
-    policy = runs.on_existing_policy(cfg.get("on_existing", "auto"), multirun)
+    policy = run_policy.on_existing_policy(cfg.get("on_existing", "auto"), multirun)
     if overrides is not None and (cfg.resume or policy == "continue"):
-        config, kept = runs.keep_run_values(run_dir, config, overrides)
+        config, kept = run_policy.keep_run_values(run_dir, config, overrides)
         if kept:
             print("Resuming with the run's own " + "; ".join(kept))
             cfg = OmegaConf.create(config)
     # the command's evaluation (a resume may change it), checked before anything trains
     evaluation = None if config.get("evaluation") is None else split_evaluation(config["evaluation"])
-    plan = runs.plan_run(
+    plan = run_policy.plan_run(
         run_dir, config, cfg.resume, policy, needs_metrics=cfg.get("evaluation") is not None,
         multirun=multirun,
     )
@@ -92,7 +94,7 @@ def _train(cfg: DictConfig, config: dict[str, Any], run_dir: Path, multirun: boo
     if resume_from is not None:
         state = checkpoint.load(resume_from, map_location=resolve_device(cfg.device))
         # config.yaml keeps describing what produced the run; resumes.yaml says what changed.
-        config, changes = runs.resumed_config(state["config"], config)
+        config, changes = run_policy.resumed_config(state["config"], config)
     # The evaluators are built now, with the trainer, so their settings are checked
     # before anything trains.
     evaluator = None if evaluation is None else run_evaluation.build_evaluator(evaluation.settings, run_dir)
@@ -101,13 +103,13 @@ def _train(cfg: DictConfig, config: dict[str, Any], run_dir: Path, multirun: boo
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume_from is not None:
         trainer.load_state_dict(state, resumed=True)
-        runs.record_resume(run_dir, trainer.step, changes)
+        run_policy.record_resume(run_dir, trainer.step, changes)
         print(f"Resuming {run_dir} from step {trainer.step}")
         if "init_from" in changes["this_call_only"]:
             print("  (init_from is ignored: a resume continues from the run's own checkpoint)")
     elif cfg.get("init_from") is not None:
         print(initialise(trainer, cfg.init_from, bool(cfg.get("init_optimizer", False))))
-    runs.write_config(run_dir, config)
+    write_config(run_dir, config)
     run_metrics.write_metrics_placeholder(run_dir)
     logdir = tensorboard_root(run_dir, cfg.run_path)
     print(f"Run directory: {run_dir}")

@@ -6,6 +6,6 @@ and the command line imports it before ``@hydra.main`` reads them from their fol
 """
 from omegaconf import OmegaConf
 
-from factorgan.runs.directory import run_path
+from factorgan.runs.rundir.folder import run_path
 
 OmegaConf.register_new_resolver("run_path", run_path, replace=True)

@@ -12,19 +12,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, as_float
+from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, as_float, paired_count
 from factorgan.method.factorisation import Factorisation, Parts
 
 __all__ = ["InMemoryData", "DatasetError", "PairedCountError", "as_float"]
-
-
-def paired_count(paired: int | str, n: int) -> int:
-    """``paired`` as a count: ``all`` is every one of the ``n`` training samples."""
-    if isinstance(paired, str):
-        if paired.strip().lower() != "all":
-            raise DatasetError(f"paired={paired!r} must be a whole number or 'all'")
-        return n
-    return int(paired)
 
 
 class InMemoryData(TrainingData):
@@ -121,23 +112,23 @@ class InMemoryData(TrainingData):
         return self
 
     # ---- training batches (indices drawn on the device: no host sync) --------------
-    def _draw(self, n: int, high: int, generator: torch.Generator) -> Tensor:
+    def _draw(self, n: int, high: int, rng: torch.Generator) -> Tensor:
         """``n`` training samples drawn with replacement from the first ``high``, as float."""
-        return as_float(self.train[torch.randint(high, (n,), generator=generator, device=self.device)])
+        return as_float(self.train[torch.randint(high, (n,), generator=rng, device=self.device)])
 
-    def sample_paired(self, n: int, generator: torch.Generator) -> Tensor:
+    def sample_paired(self, n: int, rng: torch.Generator) -> Tensor:
         """``n`` joint samples drawn with replacement from the first ``paired``."""
         if self.paired == 0:
             raise DatasetError(
                 f"this model needs paired samples but paired=0; set paired to 1..{self.num_train}"
             )
-        return self._draw(n, self.paired, generator)
+        return self._draw(n, self.paired, rng)
 
-    def sample_part(self, i: int, n: int, generator: torch.Generator) -> Tensor:
+    def sample_part(self, i: int, n: int, rng: torch.Generator) -> Tensor:
         """``n`` real samples of part ``i`` alone, from every training sample."""
-        return self.factorisation.split(self._draw(n, self.num_train, generator))[i]
+        return self.factorisation.split(self._draw(n, self.num_train, rng))[i]
 
-    def sample_inputs(self, n: int, generator: torch.Generator, paired_only: bool = False) -> Tensor:
+    def sample_inputs(self, n: int, rng: torch.Generator, paired_only: bool = False) -> Tensor:
         """``n`` generator inputs (the leading input parts joined): from all samples, or
         from the paired ones only (the GAN baseline sees nothing else)."""
         if not self.input_parts:
@@ -145,11 +136,11 @@ class InMemoryData(TrainingData):
         high = self.paired if paired_only else self.num_train
         if high == 0:
             raise DatasetError("paired=0 leaves this model no generator inputs; set paired ≥ 1")
-        return self.split_inputs(self._draw(n, high, generator))[0]
+        return self.split_inputs(self._draw(n, high, rng))[0]
 
-    def sample_outputs(self, n: int, generator: torch.Generator) -> Tensor:
+    def sample_outputs(self, n: int, rng: torch.Generator) -> Tensor:
         """``n`` real outputs (the non-input parts joined), from every training sample."""
-        return self.split_inputs(self._draw(n, self.num_train, generator))[1]
+        return self.split_inputs(self._draw(n, self.num_train, rng))[1]
 
     # ---- evaluation batches ---------------------------------------------------------
     def _split(self, split: str) -> Tensor:

@@ -23,6 +23,28 @@ from factorgan.method.factorisation import Parts
 TRAIN, TEST = "train", "test"
 
 
+def is_all(paired: object) -> bool:
+    """Whether ``paired`` is ``all`` (every complete sample), in any case and spacing."""
+    return isinstance(paired, str) and paired.strip().lower() == "all"
+
+
+def parse_paired(paired: int | str | None) -> int | None:
+    """The one reading of a dataset's ``paired``: a count, or ``all`` / None for every
+    complete sample (``paired=all`` names the run ``pairedall``)."""
+    if paired is None or is_all(paired):
+        return None
+    try:
+        return int(paired)
+    except (TypeError, ValueError):
+        raise DatasetError(f"paired={paired!r} must be a whole number of complete samples or 'all'") from None
+
+
+def paired_count(paired: int | str | None, n: int) -> int:
+    """``paired`` as a count: ``all`` (or None) is every one of the ``n`` training samples."""
+    count = parse_paired(paired)
+    return n if count is None else count
+
+
 def as_float(x: Tensor) -> Tensor:
     """Stored samples -> float32 in [0, 1]: uint8 codes k become k / 255 (the same
     values a float dataset built from those pixels holds); float tensors pass unchanged."""
@@ -55,14 +77,14 @@ class TrainingData(abc.ABC):
 
     # ---- training batches -----------------------------------------------------------
     @abc.abstractmethod
-    def sample_paired(self, n: int, generator: torch.Generator) -> Tensor:
+    def sample_paired(self, n: int, rng: torch.Generator) -> Tensor:
         """``n`` complete samples ``(n, *sample_shape)`` (for D_P and the GAN baseline)."""
 
     @abc.abstractmethod
-    def sample_part(self, i: int, n: int, generator: torch.Generator) -> Tensor:
+    def sample_part(self, i: int, n: int, rng: torch.Generator) -> Tensor:
         """``n`` real observations of part ``i`` alone ``(n, *part_shape_i)`` (marginals)."""
 
-    def sample_observed(self, which: Sequence[int], n: int, generator: torch.Generator) -> Tensor:
+    def sample_observed(self, which: Sequence[int], n: int, rng: torch.Generator) -> Tensor:
         """``n`` real observations holding every part in ``which`` together, as joint
         samples ``(n, *sample_shape)`` with the other parts zero (an inner split of a
         factorisation tree: e.g. whole top digits for the split of that digit in halves).
@@ -71,7 +93,7 @@ class TrainingData(abc.ABC):
         first ``paired`` samples complete, the rest seen one part at a time) has several
         parts together only in its paired samples, so this default draws those;
         :class:`~factorgan.data.pools.PooledData` draws every sample holding ``which``."""
-        return self._keep_parts(self.sample_paired(n, generator), which)
+        return self._keep_parts(self.sample_paired(n, rng), which)
 
     def _keep_parts(self, x: Tensor, which: Sequence[int]) -> Tensor:
         """Joint samples ``x`` with every part not in ``which`` set to zero."""
@@ -80,12 +102,12 @@ class TrainingData(abc.ABC):
         return self.factorisation.join([p if i in keep else torch.zeros_like(p) for i, p in enumerate(parts)])
 
     @abc.abstractmethod
-    def sample_inputs(self, n: int, generator: torch.Generator, paired_only: bool = False) -> Tensor:
+    def sample_inputs(self, n: int, rng: torch.Generator, paired_only: bool = False) -> Tensor:
         """``n`` generator inputs ``(n, *input_shape)``, from every sample that has them,
         or from the paired samples only (the conditional GAN baseline)."""
 
     @abc.abstractmethod
-    def sample_outputs(self, n: int, generator: torch.Generator) -> Tensor:
+    def sample_outputs(self, n: int, rng: torch.Generator) -> Tensor:
         """``n`` real outputs ``(n, *output_shape)`` (the non-input parts joined), drawn
         independently of any input (CycleGAN's unpaired domain B)."""
 

@@ -35,21 +35,11 @@ import torch
 from torch import Tensor
 
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, as_float
+from factorgan.data.interface import parse_paired  # noqa: F401 (here as before)
 from factorgan.method.factorisation import Factorisation
 
 # Models that train without any complete sample, named in the error when one is needed.
 NO_PAIRS_MODELS = "model=factorgan_no_cp (no D_P), and model=cyclegan for conditional data"
-
-
-def parse_paired(paired: int | str | None) -> int | None:
-    """``paired`` as the loaders of users' own data take it: a count, or ``all`` / None
-    for every complete sample (``paired=all`` names the run ``pairedall``)."""
-    if paired is None or (isinstance(paired, str) and paired.strip().lower() == "all"):
-        return None
-    try:
-        return int(paired)
-    except (TypeError, ValueError):
-        raise DatasetError(f"paired={paired!r} must be a whole number of complete samples or 'all'") from None
 
 
 def _part_name(names: Sequence[str] | None, i: int) -> str:
@@ -204,26 +194,26 @@ class PooledData(TrainingData):
         return self
 
     # ---- training batches (indices drawn on the device: no host sync) -------------
-    def _gather(self, table: Tensor, which: Sequence[int], n: int, high: int, generator: torch.Generator) -> Tensor:
+    def _gather(self, table: Tensor, which: Sequence[int], n: int, high: int, rng: torch.Generator) -> Tensor:
         """``n`` samples drawn with replacement from the first ``high`` rows of ``table``
         (columns = the parts ``which``), their parts joined, as float."""
-        idx = table[torch.randint(high, (n,), generator=generator, device=self.device)]
+        idx = table[torch.randint(high, (n,), generator=rng, device=self.device)]
         pieces = [self.parts[p][idx[:, j]] for j, p in enumerate(which)]
         return as_float(torch.cat(pieces, dim=self.factorisation.dim + 1))
 
-    def sample_paired(self, n: int, generator: torch.Generator) -> Tensor:
+    def sample_paired(self, n: int, rng: torch.Generator) -> Tensor:
         if self.paired == 0:
             raise DatasetError(
                 f"this model needs complete samples but {self.name} has paired=0 "
                 f"({self.complete.shape[0]} complete). Models that train without them: {NO_PAIRS_MODELS}"
             )
-        return self._gather(self.complete, range(self.factorisation.num_parts), n, self.paired, generator)
+        return self._gather(self.complete, range(self.factorisation.num_parts), n, self.paired, rng)
 
-    def sample_part(self, i: int, n: int, generator: torch.Generator) -> Tensor:
+    def sample_part(self, i: int, n: int, rng: torch.Generator) -> Tensor:
         m = self.parts[i].shape[0]
         if m == 0:
             raise DatasetError(f"{self.name} has no observation of {_part_name(self.part_names, i)}")
-        return as_float(self.parts[i][torch.randint(m, (n,), generator=generator, device=self.device)])
+        return as_float(self.parts[i][torch.randint(m, (n,), generator=rng, device=self.device)])
 
     def observed_rows(self, which: Sequence[int]) -> Tensor:
         """The rows ``(R, K)`` a group of parts is drawn from: the first ``paired``
@@ -235,7 +225,7 @@ class PooledData(TrainingData):
             self._observed_tables[key] = torch.cat([self.complete[: self.paired], self.rows[held]])
         return self._observed_tables[key]
 
-    def sample_observed(self, which: Sequence[int], n: int, generator: torch.Generator) -> Tensor:
+    def sample_observed(self, which: Sequence[int], n: int, rng: torch.Generator) -> Tensor:
         which = [int(i) for i in which]
         table = self.observed_rows(which)
         if table.shape[0] == 0:
@@ -244,28 +234,28 @@ class PooledData(TrainingData):
                 f"{self.name}: no sample holds {names} together (paired={self.paired}); a tree split of "
                 "these parts needs observations of them together, or make them one leaf"
             )
-        idx = table[torch.randint(table.shape[0], (n,), generator=generator, device=self.device)]
+        idx = table[torch.randint(table.shape[0], (n,), generator=rng, device=self.device)]
         f = self.factorisation
         pieces = [as_float(self.parts[p][idx[:, p]]) if p in which else
                   torch.zeros((n, *f.part_shape(self.sample_shape, p)), device=self.device)
                   for p in range(f.num_parts)]
         return f.join(pieces)
 
-    def sample_inputs(self, n: int, generator: torch.Generator, paired_only: bool = False) -> Tensor:
+    def sample_inputs(self, n: int, rng: torch.Generator, paired_only: bool = False) -> Tensor:
         if self.inputs_rows is None:
             raise DatasetError(f"{self.name} is unconditional: it has no generator inputs")
         k = self.input_parts
         table, high = (self.complete, self.paired) if paired_only else (self.inputs_rows, self.inputs_rows.shape[0])
         if high == 0:
             raise DatasetError(f"{self.name} leaves this model no generator inputs ({'paired=0' if paired_only else 'no sample holds them'})")
-        return self._gather(table, range(k), n, high, generator)
+        return self._gather(table, range(k), n, high, rng)
 
-    def sample_outputs(self, n: int, generator: torch.Generator) -> Tensor:
+    def sample_outputs(self, n: int, rng: torch.Generator) -> Tensor:
         k, table = self.input_parts, self.outputs_rows
         if table.shape[0] == 0:
             raise DatasetError(f"{self.name}: no sample holds every output part")
         cols = range(k, self.factorisation.num_parts)
-        return self._gather(table, cols, n, table.shape[0], generator)
+        return self._gather(table, cols, n, table.shape[0], rng)
 
     # ---- evaluation batches ---------------------------------------------------------
     def num_samples(self, split: str = TEST) -> int:

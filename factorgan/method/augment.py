@@ -173,23 +173,23 @@ class Augment(nn.Module):
         """The names of the ``terms`` this augmentation applies to."""
         return select_terms(self.terms, terms, num_parts, "augment.terms")
 
-    def forward(self, parts: Sequence[Tensor], generator: torch.Generator | None) -> list[Tensor]:
+    def forward(self, parts: Sequence[Tensor], rng: torch.Generator | None) -> list[Tensor]:
         """Each of a term's input ``parts`` ``(N, ...)`` transformed (one draw per sample,
         shared by the parts unless :attr:`per_part`)."""
         out = list(parts)
         n, device = parts[0].shape[0], parts[0].device
         for name, strength in self.transforms:
             fn, k, _ = TRANSFORMS[name]
-            shared = None if self.per_part else self._draw(n, k, device, generator)
+            shared = None if self.per_part else self._draw(n, k, device, rng)
             for i, x in enumerate(out):
-                on, u = shared if shared is not None else self._draw(n, k, device, generator)
+                on, u = shared if shared is not None else self._draw(n, k, device, rng)
                 mask = on.view(-1, *[1] * (x.dim() - 1)).to(x.dtype)
                 out[i] = x + mask * (fn(x, u, strength) - x)
         return out
 
-    def _draw(self, n: int, k: int, device: torch.device, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _draw(self, n: int, k: int, device: torch.device, rng: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Whether each sample is transformed ``(N,)`` (with probability p) and its uniforms ``(N, k)``."""
-        u = torch.rand(n, k + 1, device=device, generator=generator)
+        u = torch.rand(n, k + 1, device=device, generator=rng)
         return u[:, 0] < self.p, u[:, 1:]
 
     @torch.no_grad()

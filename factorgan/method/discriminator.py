@@ -153,15 +153,15 @@ class CombinedDiscriminator(nn.Module):
             return parts[term.parts[0]]
         return self.factorisation.join_some([parts[i] for i in term.parts], term.parts)
 
-    def augmented_view(self, term: Term, v: Tensor, generator: torch.Generator | None) -> Tensor:
+    def augmented_view(self, term: Term, v: Tensor, rng: torch.Generator | None) -> Tensor:
         """``v``, what ``term`` sees, through the augmentation when the term has one and
         the module is in training mode (transforms act on each part, never across parts;
-        random draws from ``generator``)."""
+        random draws from ``rng``)."""
         if self.augment is None or not self.training or term.name not in self.augmented:
             return v
         f = self.factorisation
         which = tuple(range(f.num_parts)) if term.parts is None else term.parts
-        parts = self.augment(f.split_some(v, which), generator)
+        parts = self.augment(f.split_some(v, which), rng)
         return parts[0] if len(which) == 1 else f.join_some(parts, which)
 
     def status(self) -> dict[str, Tensor]:
@@ -211,26 +211,29 @@ class CombinedDiscriminator(nn.Module):
         return {name: out[name] for name in inputs}
 
     # ---- the combined logit ---------------------------------------------------------
-    def terms(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def term_logits(self, x: Tensor, rng: torch.Generator | None = None) -> dict[str, Tensor]:
         """Each combined term's logit ``(N,)`` on joint samples ``x`` ``(N, *sample_shape)``
-        (in training mode through the terms' augmentation, drawn from ``generator``)."""
+        (in training mode through the terms' augmentation, drawn from ``rng``). The terms
+        themselves are :attr:`term_list`."""
         parts = self.factorisation.split(x)
-        return self.logits({t.name: self.augmented_view(t, self.view(t, x, parts), generator)
+        return self.logits({t.name: self.augmented_view(t, self.view(t, x, parts), rng)
                             for t in self.term_list if t.combined})
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    terms = term_logits  # the name before 0.2.0 (it returns logits, not terms)
+
+    def forward(self, x: Tensor, rng: torch.Generator | None = None) -> Tensor:
         """Combined logit ``(N,)`` on joint samples ``x``."""
-        return combine(self.terms(x, generator), self.term_list)
+        return combine(self.term_logits(x, rng), self.term_list)
 
     def combine(self, logits: Mapping[str, Tensor]) -> Tensor:
-        """The combined logit from :meth:`terms`' output."""
+        """The combined logit from :meth:`term_logits`' output."""
         return combine(logits, self.term_list)
 
     # ---- discriminator losses -------------------------------------------------------
-    def batches(self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None
+    def batches(self, real: RealBatch, fake: Tensor, rng: torch.Generator | None = None
                 ) -> dict[str, tuple[Tensor, Tensor]]:
         """Each term's ``(real, fake)`` rows for one discriminator step, in the terms'
-        order (shuffles, then augmentations in training mode, draw from ``generator`` in
+        order (shuffles, then augmentations in training mode, draw from ``rng`` in
         that order)."""
         joint = {PAIRED: real.paired, GENERATED: fake}
         split = {k: self.factorisation.split(x) for k, x in joint.items() if x is not None}  # cut once
@@ -243,13 +246,13 @@ class CombinedDiscriminator(nn.Module):
                 what = f"observations of parts {term.parts}" if batch.source == PART else "paired samples"
                 raise ValueError(f"term {term.name!r} needs {what} but the real batch has none")
             if batch.shuffled:
-                x = self.factorisation.shuffle(x, generator, term.shuffle_groups)
+                x = self.factorisation.shuffle(x, rng, term.shuffle_groups)
                 return self.view(term, x)
             return self.view(term, x, split.get(batch.source))  # observed groups: not pre-cut
 
         rows = {t.name: (side(t, t.real), side(t, t.fake)) for t in self.term_list}
-        return {t.name: (self.augmented_view(t, rows[t.name][0], generator),
-                         self.augmented_view(t, rows[t.name][1], generator)) for t in self.term_list}
+        return {t.name: (self.augmented_view(t, rows[t.name][0], rng),
+                         self.augmented_view(t, rows[t.name][1], rng)) for t in self.term_list}
 
     def real_fake_losses(self, batches: dict[str, tuple[Tensor, Tensor]]) -> dict[str, TermLoss]:
         """BCE loss, accuracy, r_t and any penalty per term from its ``(real, fake)``
@@ -269,9 +272,9 @@ class CombinedDiscriminator(nn.Module):
             self.augment.adapt(torch.stack([out[n].r_t for n in self.adapts_on]).mean())  # type: ignore[misc]
         return out
 
-    def losses(self, real: RealBatch, fake: Tensor, generator: torch.Generator | None = None) -> dict[str, TermLoss]:
+    def losses(self, real: RealBatch, fake: Tensor, rng: torch.Generator | None = None) -> dict[str, TermLoss]:
         """Each term's BCE loss and accuracy for one discriminator step: ``real`` holds
         what :attr:`needs_paired`, :attr:`marginal_parts` and
         :attr:`observed_groups` ask for, ``fake`` is the
         step's generator batch ``(N, *sample_shape)``."""
-        return self.real_fake_losses(self.batches(real, fake, generator))
+        return self.real_fake_losses(self.batches(real, fake, rng))

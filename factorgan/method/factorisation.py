@@ -66,7 +66,7 @@ class Parts(abc.ABC):
         return None
 
     def shuffle(
-        self, x: Tensor, generator: torch.Generator | None = None,
+        self, x: Tensor, rng: torch.Generator | None = None,
         groups: Sequence[Sequence[int]] | None = None,
     ) -> Tensor:
         """Independently shuffled batch: the first group stays, every other group of parts
@@ -82,7 +82,7 @@ class Parts(abc.ABC):
         groups = [[i] for i in range(self.num_parts)] if groups is None else [list(g) for g in groups]
         shuffled = list(parts)
         for group in groups[1:]:
-            perm = torch.randperm(n, generator=generator, device=x.device)
+            perm = torch.randperm(n, generator=rng, device=x.device)
             for i in group:
                 shuffled[i] = parts[i][perm]
         return self.join(shuffled)

@@ -186,8 +186,8 @@ class FactorisationTree:
     def terms(self, input_parts: int = 0, dep_p: bool = True, dep_q: bool = True,
               see_inputs: bool = True) -> list[Term]:
         """The sub-discriminators: a marginal per leaf (in leaf order), then D_P and D_Q per
-        split (root first). For the flat tree these are exactly
-        :func:`factorgan.method.variants.factorgan_terms`.
+        split (root first). The flat tree's are FactorGAN's
+        (:func:`factorgan.method.variants.factorgan_terms` returns them).
 
         ``input_parts``: the leading parts a conditional generator takes as input
         (q = p on them, so a leaf or split on inputs alone has no term); ``dep_p=False``:

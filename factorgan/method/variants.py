@@ -15,7 +15,8 @@ from factorgan.method.discriminator import CombinedDiscriminator
 from factorgan.method.penalties import R1Penalty
 from factorgan.method.factorisation import Parts
 from factorgan.nets.spectral_norm import apply_spectral_norm
-from factorgan.method.terms import Term, input_shape, joint, marginal, p_dependency, q_dependency
+from factorgan.method.terms import Term, input_shape, joint
+from factorgan.method.tree import FactorisationTree, MaskedViews  # tree imports terms only: no cycle
 
 # A factory: input shape of one sample (no batch dim) and a width multiplier -> network.
 NetFactory = Callable[..., nn.Module]
@@ -31,14 +32,10 @@ def factorgan_terms(num_parts: int, input_parts: int = 0, dep_p: bool = True, de
                     see_inputs: bool = True) -> list[Term]:
     """A marginal per generated part (conditional FactorGAN: none for the ``input_parts``
     leading parts, since q(x_1) = p(x_1) by construction), then D_P and D_Q (on the
-    generated parts only with ``see_inputs=False``)."""
-    terms = [marginal(i) for i in range(input_parts, num_parts)]
-    parts = seen_parts(num_parts, input_parts, see_inputs)
-    if dep_p:
-        terms.append(p_dependency(parts=parts))
-    if dep_q:
-        terms.append(q_dependency(parts=parts))
-    return terms
+    generated parts only with ``see_inputs=False``): the flat factorisation tree's terms,
+    which :meth:`FactorisationTree.terms <factorgan.method.tree.FactorisationTree.terms>`
+    makes (the one producer of terms)."""
+    return FactorisationTree.flat(num_parts).terms(input_parts, dep_p, dep_q, see_inputs)
 
 
 def build(
@@ -140,7 +137,6 @@ def tree_discriminator(
     ``share_weights`` (long chains): one network for the marginals of one input shape,
     one for every D_P and one for every D_Q; the pairs of inner splits then see the whole
     sample with the parts outside their node zeroed, so all pairs take one input shape."""
-    from factorgan.method.tree import FactorisationTree, MaskedViews  # tree imports terms only; no cycle
 
     terms = FactorisationTree.from_config(tree, factorisation.num_parts).terms(input_parts, dep_p, dep_q, see_inputs)
     masked = MaskedViews(factorisation, sample_shape, mask_all=share_weights)

@@ -3,7 +3,7 @@
     FID = ||mu_1 - mu_2||² + Tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2))
 
 computed in float64 with ``scipy.linalg.sqrtm``. For PairedMNIST the features are the
-classifier's FC1 activations (50-d), see :mod:`factorgan.experiments.paired_mnist`.
+classifier's FC1 activations (50-d), see :mod:`factorgan.evaluators.paired_mnist`.
 """
 from __future__ import annotations
 

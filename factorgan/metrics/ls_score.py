@@ -59,7 +59,7 @@ def check_split(split: str) -> None:
         raise ValueError(f"split={split!r}: choose one of {SPLITS}")
 
 
-def partition(n: int, fraction: float, generator: torch.Generator, split: str = "random") -> tuple[Tensor, Tensor]:
+def partition(n: int, fraction: float, rng: torch.Generator, split: str = "random") -> tuple[Tensor, Tensor]:
     """A split of ``range(n)`` into ``round(fraction · n)`` train indices and the rest as
     test indices: two disjoint ``(n_train,)``, ``(n - n_train,)`` long tensors (CPU).
 
@@ -73,19 +73,19 @@ def partition(n: int, fraction: float, generator: torch.Generator, split: str = 
             f"cannot split {n} test samples {fraction:.0%} / {1 - fraction:.0%}: a partition would "
             f"be empty ({n_train} / {n - n_train}); the test split needs more samples"
         )
-    order = torch.randperm(n, generator=generator) if split == "random" else torch.arange(n)
+    order = torch.randperm(n, generator=rng) if split == "random" else torch.arange(n)
     return order[:n_train], order[n_train:]
 
 
-def _fake(G: nn.Module, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
+def _fake(G: nn.Module, n: int, rng: torch.Generator, device: torch.device) -> Tensor:
     """``n`` fresh generator samples ``(n, C, H, W)``, z ~ U(-1, 1)^noise_dim (no grad)."""
     with torch.no_grad():
-        return G(uniform_noise(n, G.noise_dim, generator, device)).float()
+        return G(uniform_noise(n, G.noise_dim, rng, device)).float()
 
 
 class LSScore:
     """The LS score's settings and one run of it (module docstring); the evaluator of the
-    image-pair experiments (:class:`factorgan.experiments.image_pairs.LSScoreEvaluator`)
+    image-pair experiments (:class:`factorgan.evaluators.image_pairs.LSScoreEvaluator`)
     averages runs on a dataset's test split.
 
     ``ls`` is the mean test loss over ``runs`` runs, ``ls_std`` their population standard

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,10 +40,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from factorgan.cache import CACHE_ENV, cache_folder  # noqa: F401 (CACHE_ENV: here as before)
 from factorgan.metrics import shipped_classifiers
 from factorgan.runs import checkpoint
 
-CACHE_ENV = "FACTORGAN_CACHE"
 # Bump when the architecture or training procedure changes: old cache files are ignored.
 # 1: release 0.1's (device- and thread-dependent); 2: one CPU thread, own generator.
 VERSION = 2
@@ -74,26 +73,26 @@ class MNISTClassifier(nn.Module):
         h = F.leaky_relu(F.avg_pool2d(self.conv2(h), 2))
         return F.leaky_relu(self.fc1(h.flatten(1)))
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def forward(self, x: Tensor, rng: torch.Generator | None = None) -> Tensor:
         """Class logits ``(N, 10)`` for digits ``(N, 1, 28, 28)`` in [0, 1]; in training
-        mode the dropout masks come from ``generator`` (None: the global RNG, version 1)."""
+        mode the dropout masks come from ``rng`` (None: the global RNG, version 1)."""
         h = self.features(x)
-        if self.training and generator is not None:
-            keep = torch.rand(h.shape, generator=generator, device=h.device) >= DROPOUT
+        if self.training and rng is not None:
+            keep = torch.rand(h.shape, generator=rng, device=h.device) >= DROPOUT
             h = h * keep / (1 - DROPOUT)
         else:
             h = F.dropout(h, p=DROPOUT, training=self.training)
         return self.fc2(h)
 
     @torch.no_grad()
-    def reset_parameters(self, generator: torch.Generator) -> None:
+    def reset_parameters(self, rng: torch.Generator) -> None:
         """PyTorch's default initialisation of every layer (weights and biases uniform in
         ±1/sqrt(fan_in), which is what ``kaiming_uniform_(a=√5)`` gives), drawn from
-        ``generator`` instead of the global RNG."""
+        ``rng`` instead of the global RNG."""
         for layer in (self.conv1, self.conv2, self.fc1, self.fc2):
             bound = 1 / math.sqrt(layer.weight[0].numel())
-            layer.weight.uniform_(-bound, bound, generator=generator)
-            layer.bias.uniform_(-bound, bound, generator=generator)
+            layer.weight.uniform_(-bound, bound, generator=rng)
+            layer.bias.uniform_(-bound, bound, generator=rng)
 
     @torch.no_grad()
     def predict(self, x: Tensor, batch_size: int = 1000) -> Tensor:
@@ -144,11 +143,6 @@ PROTOCOL_SETTINGS: dict[str, ClassifierSettings] = {
     "ours": ClassifierSettings(),
     "official": ClassifierSettings(epochs=4, lr=1e-4),
 }
-
-
-def default_cache_dir() -> Path:
-    """``$FACTORGAN_CACHE`` if set, else ``~/.cache/factorgan``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "factorgan").expanduser()
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -321,8 +315,7 @@ def get_classifier(
         if state is not None:
             return LoadedClassifier(_from_state(state, device), settings, "shipped",
                                     shipped_classifiers.path(shipped), weights_sha256(state))
-    path = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    path = path / "mnist_classifier" / f"{key}.pt"
+    path = cache_folder(cache_dir) / "mnist_classifier" / f"{key}.pt"
     if path.exists():
         state = checkpoint.load(path, map_location=device)["state_dict"]
         return LoadedClassifier(_from_state(state, device), settings, "cached", path, weights_sha256(state))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from factorgan.data.cityscapes_labels import EVAL_LABELS, LABELS, eval_palette, full_palette
+from factorgan.data.formats.cityscapes_labels import EVAL_LABELS, LABELS, eval_palette, full_palette
 
 
 def official_counted(colors: Tensor) -> Tensor:

@@ -1,7 +1,7 @@
 """Audio source separation (MUSDB18, paper section 4.4): spectrogram helpers, turning
 estimated spectrograms back into audio, and BSS Eval v4 scoring with museval.
 
-Spectrogram convention (:mod:`factorgan.data.musdb`): mono audio at 22,050 Hz, STFT with
+Spectrogram convention (:mod:`factorgan.data.formats.musdb`): mono audio at 22,050 Hz, STFT with
 a 512-sample Hann window and hop 256, centred (reflect padding, ``torch.stft``), so
 257 bins; the model sees ``log1p`` magnitudes with the top bin dropped, ``(256, frames)``,
 in snippets of 128 frames.

@@ -12,8 +12,10 @@ import pandas as pd
 from factorgan.results.arms import note_untrained_arms
 from factorgan.runs import checkpoint
 
-from factorgan.runs import directory as runs
-from factorgan.runs import metrics as run_metrics
+from factorgan.errors import RunError
+from factorgan.runs.rundir.config_file import read_config
+from factorgan.runs.rundir.folder import has_checkpoint
+from factorgan.runs.results import metrics_file as run_metrics
 
 # The columns that identify every run, in order; each experiment's `run_tags` (e.g. `lam`)
 # follow `paired`, then every metric, then `run_dir`.
@@ -35,7 +37,7 @@ def _trained(run_dir: Path) -> bool:
     """A run with a checkpoint or metrics; a start that never reached its first
     checkpoint has no results: left out of the table, and said so on stderr."""
     try:
-        if runs.has_checkpoint(run_dir) or run_metrics.read_metrics(run_dir).get("metrics"):
+        if has_checkpoint(run_dir) or run_metrics.read_metrics(run_dir).get("metrics"):
             return True
     except run_metrics.DamagedMetrics:
         return True  # run_row says why it is left out
@@ -52,7 +54,7 @@ def checkpoint_step(run_dir: Path) -> int | None:
         return None
     try:
         return int(checkpoint.load(path, mmap=True)["step"])
-    except runs.RunError as err:
+    except RunError as err:
         print(f"warning: {err}", file=sys.stderr)
         return None
 
@@ -85,9 +87,9 @@ def run_row(run_dir: Path, root: Path, scalars: Sequence[str] = ()) -> dict[str,
     whose metrics.json is damaged or whose settings cannot be read (nothing is changed:
     the run's next evaluation sets a damaged file aside)."""
     try:
-        config = runs.read_config(run_dir)  # a damaged config.yaml: the checkpoint's copy
+        config = read_config(run_dir)  # a damaged config.yaml: the checkpoint's copy
         written = run_metrics.read_metrics(run_dir)
-    except (run_metrics.DamagedMetrics, runs.RunError) as err:
+    except (run_metrics.DamagedMetrics, RunError) as err:
         again = (f"; evaluating it again sets the file aside (python -m factorgan.evaluate run={run_dir})"
                  if isinstance(err, run_metrics.DamagedMetrics) else "")
         print(f"note: left out {run_dir}: {err}{again}", file=sys.stderr)

@@ -19,11 +19,11 @@ from factorgan.data.interface import TrainingData
 from factorgan.method.discriminator import CombinedDiscriminator
 from factorgan.method.losses import Objective
 from factorgan.runs import checkpoint
-from factorgan.runs import metrics as run_metrics
-from factorgan.runs.evaluation import DuringTraining
-from factorgan.runs.events import RunWriter
-from factorgan.runs import signals
-from factorgan.runs.scalars import NonFiniteLossError, ScalarLog, check_finite
+from factorgan.runs.results import metrics_file as run_metrics
+from factorgan.runs.results.evaluation import DuringTraining
+from factorgan.runs.tensorboard.events import RunWriter
+from factorgan.runs.process import signals
+from factorgan.runs.tensorboard.scalars import NonFiniteLossError, ScalarLog, check_finite
 from factorgan.summary import one_line, tensorboard_layout
 from factorgan.samples.grids import SampleWriter
 from factorgan.training import overfit
@@ -178,9 +178,9 @@ class Trainer:
         """Train from ``self.step`` to ``schedule.max_steps``.
 
         A stop signal (Ctrl-C, SIGTERM, a cluster's pre-timeout signal; handlers from
-        :func:`factorgan.runs.signals.install`) ends the loop after the current step: its
+        :func:`factorgan.runs.process.signals.install`) ends the loop after the current step: its
         pending scalars are logged, ``last.pt`` is written, and
-        :class:`factorgan.runs.signals.Interrupted` is raised.
+        :class:`factorgan.runs.process.signals.Interrupted` is raised.
         """
         s = self.schedule
         for net in (self.G, self.D, *self.extra.values()):

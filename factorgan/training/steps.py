@@ -85,8 +85,8 @@ class AdversarialSteps:
 
     def generator_loss(self, ctx: StepContext) -> tuple[Tensor, dict[str, Tensor]]:
         with ctx.precision():
-            terms = ctx.D.terms(ctx.generate(ctx.batch_size), ctx.rng)  # augmented as in the D step
-        v = ctx.D.combine(terms)  # fp32
+            logits = ctx.D.term_logits(ctx.generate(ctx.batch_size), ctx.rng)  # augmented as in the D step
+        v = ctx.D.combine(logits)  # fp32
         log = {"prob/d_combined_fake": torch.sigmoid(v.detach()).mean(), **ctx.D.status()}
-        log.update({f"logit/{k}_fake": t.detach().mean() for k, t in terms.items()})
+        log.update({f"logit/{k}_fake": t.detach().mean() for k, t in logits.items()})
         return ctx.objective(v).mean(), log

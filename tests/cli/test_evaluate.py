@@ -12,9 +12,9 @@ from conftest import TINY, compose_config
 from factorgan.cli import evaluate
 from factorgan.cli.common import main_guard
 from factorgan.errors import CliError
-from factorgan.experiments.paired_mnist import METRICS
+from factorgan.evaluators.paired_mnist import METRICS
 from factorgan.cli.train import train
-from factorgan.runs.evaluation import settings_key
+from factorgan.runs.results.evaluation import settings_key
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_EVAL = [o for o in TINY if not o.startswith("evaluation")] + [

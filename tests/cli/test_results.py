@@ -15,8 +15,8 @@ import yaml
 
 from factorgan.runs import checkpoint
 
-from factorgan.runs import directory as runs
-from factorgan.runs import metrics as run_metrics
+from factorgan.runs.rundir.folder import run_path
+from factorgan.runs.results import metrics_file as run_metrics
 from factorgan.cli.results import main
 from factorgan.results.collect import ID_COLUMNS, collect
 from factorgan.results.figures import DODGE, mean_interval, metric_figure
@@ -29,7 +29,7 @@ CITY_METRICS = ("mse", "pixel_accuracy", "pixel_accuracy_official", "class_accur
 def make_run(root: Path, experiment: str, model: str, paired: int, lam: float | None, seed: int,
              metrics: dict[str, float] | None, step: int = 20) -> Path:
     """A run directory as training leaves it: config.yaml, checkpoint, metrics.json."""
-    run_dir = root / runs.run_path(experiment, model, paired, {"lam": lam}, seed, None)
+    run_dir = root / run_path(experiment, model, paired, {"lam": lam}, seed, None)
     run_dir.mkdir(parents=True)
     tags = {} if lam is None else {"lam": lam}  # PairedMNIST names its lam in the run path
     config = {"experiment_name": experiment, "model": {"name": model}, "paired": paired, "run_tags": tags,

@@ -14,8 +14,8 @@ from hydra import compose, initialize_config_module
 
 from conftest import TINY, compose_config
 from factorgan.runs import checkpoint
-from factorgan.runs import directory as runs
-from factorgan.runs import threads
+from factorgan.runs.rundir.folder import run_path
+from factorgan.runs.process import threads
 from factorgan.data.in_memory import PairedCountError
 from factorgan.build import build_trainer
 from factorgan.cli.train import expected_error, train
@@ -33,7 +33,7 @@ def multirun(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def run_dir(sweep: Path, model: str, paired: int = 10, lam: float = 0.9) -> Path:
-    return sweep / runs.run_path("paired_mnist", model, paired, {"lam": lam}, 0, None)
+    return sweep / run_path("paired_mnist", model, paired, {"lam": lam}, 0, None)
 
 
 def step_of(path: Path) -> int:

@@ -14,8 +14,8 @@ from conftest import TINY, compose_config
 from factorgan.cli.train import train
 from factorgan.results.collect import collect
 from factorgan.runs import checkpoint
-from factorgan.runs.directory import RunError
-from factorgan.runs.scalars import NonFiniteLossError
+from factorgan.errors import RunError
+from factorgan.runs.tensorboard.scalars import NonFiniteLossError
 
 SMALL = [*TINY, "generator.hidden=16", "discriminator.hidden=16", "trainer.sample_every=0"]
 

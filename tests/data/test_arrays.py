@@ -8,7 +8,7 @@ import torch
 from conftest import TINY, compose_config
 from factorgan.cli import sample
 from factorgan.cli.train import train
-from factorgan.data.arrays import arrays
+from factorgan.data.formats.arrays import arrays
 from factorgan.data.interface import TEST, DatasetError, PairedCountError
 
 SMALL = ["generator.hidden=16", "discriminator.hidden=16"]
@@ -112,7 +112,7 @@ def test_no_complete_samples_refuses_models_that_need_them_up_front(tmp_path):
 
 
 def test_energy_evaluator_scores_against_the_held_out_samples(tmp_path):
-    from factorgan.experiments.arrays import EnergyEvaluator
+    from factorgan.evaluators.arrays import EnergyEvaluator
 
     rng = np.random.default_rng(1)
     write(tmp_path / "d.npz", x_test=(rng.normal(size=(80, 12)) * 5 + 2).astype(np.float32))

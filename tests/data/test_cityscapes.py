@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from factorgan.data.in_memory import DatasetError, as_float
-from factorgan.data.cityscapes import cityscapes, decode_pair, list_images, load_split
-from factorgan.data.cityscapes_labels import EVAL_LABELS, LABELS, full_palette
-from factorgan.data.synthetic_cityscapes import CLASS_NAMES, draw_layout, make_synthetic_cityscapes
+from factorgan.data.formats.cityscapes import cityscapes, decode_pair, list_images, load_split
+from factorgan.data.formats.cityscapes_labels import EVAL_LABELS, LABELS, full_palette
+from factorgan.data.synthetic.cityscapes import CLASS_NAMES, draw_layout, make_synthetic_cityscapes
 
 
 def write_pair(path, scene: np.ndarray, seg: np.ndarray) -> None:
@@ -79,7 +79,7 @@ def test_cache_is_reused_and_invalidated(synthetic_root, monkeypatch):
     assert cache_file.exists()
 
     calls = []
-    import factorgan.data.aligned as module
+    import factorgan.data.formats.aligned as module
 
     original = module._decode_all
     monkeypatch.setattr(module, "_decode_all", lambda *a, **k: calls.append(1) or original(*a, **k))

@@ -1,4 +1,4 @@
-"""Users' image folders (factorgan/data/image_folders.py): both pair layouts, the pools,
+"""Users' image folders (factorgan/data/formats/image_folders.py): both pair layouts, the pools,
 ``paired``, val, the decode cache, conditional data, every refused input with its
 message, and ``experiment=image_folders`` end to end on a tiny generated folder."""
 from __future__ import annotations
@@ -17,8 +17,8 @@ from PIL import Image
 from conftest import TINY, TINY_EVALUATED, compose_config
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
-from factorgan.data import aligned, image_folders as folders_module
-from factorgan.data.image_folders import image_folders
+from factorgan.data.formats import aligned, image_folders as folders_module
+from factorgan.data.formats.image_folders import image_folders
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, as_float
 from factorgan.results.collect import collect
 

@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 
 from conftest import TINY, TINY_EVALUATED, compose_config, make_edges2shoes
-from factorgan.data import aligned
+from factorgan.data.formats import aligned
 from factorgan.samples.images import upscale_factor
 from factorgan.training.steps import real_batch
 from factorgan.data.in_memory import DatasetError, PairedCountError, as_float
-from factorgan.data.image_pairs import EDGES2SHOES, cityscapes_pairs, edges2shoes
-from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
+from factorgan.data.formats.image_pairs import EDGES2SHOES, cityscapes_pairs, edges2shoes
+from factorgan.data.synthetic.cityscapes import make_synthetic_cityscapes
 from factorgan.nets.conv import ConvDiscriminator, ConvGenerator
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
@@ -84,7 +84,7 @@ def test_cityscapes_pairs_are_unconditional_six_channel_samples(cs_root):
     assert data.sample_shape == (6, SIZE, SIZE) and data.input_parts == 0 and data.factorisation.sizes == [3, 3]
     assert data.output_shape == (6, SIZE, SIZE) and data.input_shape is None
     # the same files as the segmentation experiment reads, in the same order
-    from factorgan.data.cityscapes import cityscapes
+    from factorgan.data.formats.cityscapes import cityscapes
 
     seg = cityscapes(paired=4, root=str(cs_root), size=SIZE, cache=False)
     assert torch.equal(seg.train, data.train) and torch.equal(seg.test, data.test)
@@ -119,13 +119,13 @@ def test_paired_larger_than_the_training_set_is_an_error(shoes_root):
 def test_experiment_configs_are_the_papers_setup():
     for name, target in (("cityscapes_pairs", "cityscapes_pairs"), ("edges2shoes", "edges2shoes")):
         cfg = compose_config(f"experiment={name}")
-        assert cfg.dataset._target_ == f"factorgan.data.image_pairs.{target}" and cfg.dataset.size == 64
+        assert cfg.dataset._target_ == f"factorgan.data.formats.image_pairs.{target}" and cfg.dataset.size == 64
         assert cfg.generator._target_ == "factorgan.nets.conv.ConvGenerator" and cfg.generator.width == 64
         assert cfg.generator.output_layer == "transpose"  # the official code's
         assert cfg.discriminator._target_ == "factorgan.nets.conv.ConvDiscriminator"
         assert cfg.discriminator.filters == 32 and cfg.discriminator.layers is None
         assert cfg.trainer.batch_size == 25 and cfg.trainer.disc_iter == 2 and cfg.trainer.max_steps == 200_000
-        assert cfg.evaluation._target_ == "factorgan.experiments.image_pairs.LSScoreEvaluator"
+        assert cfg.evaluation._target_ == "factorgan.evaluators.image_pairs.LSScoreEvaluator"
         assert cfg.evaluation.runs == 10 and cfg.evaluation.epochs == 40 and cfg.evaluation.filters == 16
         assert cfg.evaluation.layers is None and list(cfg.evaluation.betas) == [0.9, 0.999]
         assert cfg.experiment_name == name

@@ -130,8 +130,8 @@ class StreamedData(TrainingData):
 def test_a_dataset_without_tensors_serves_training_grids_and_evaluation(tmp_path: Path, conditional):
     """Training, sample grids, fixed-seed samples and an evaluator need nothing but the
     interface: a run on :class:`StreamedData` reads every batch through it."""
-    from factorgan.experiments.image_pairs import LSScoreEvaluator
-    from factorgan.experiments.segmentation import CityscapesEvaluator
+    from factorgan.evaluators.image_pairs import LSScoreEvaluator
+    from factorgan.evaluators.segmentation import CityscapesEvaluator
     from factorgan.method.variants import factorised_discriminator
     from factorgan.nets.mlp import MLPDiscriminator
     from factorgan.nets.mlp import MLPGenerator

@@ -1,4 +1,5 @@
 import gzip
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from factorgan.data.in_memory import DatasetError, InMemoryData, as_float
-from factorgan.data.mnist import load_embedded, load_idx, make_digit_pairs, paired_mnist
+from factorgan.data.formats.mnist import load_embedded, load_idx, make_digit_pairs, paired_mnist
 from factorgan.method.factorisation import Factorisation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,6 +110,7 @@ def test_prepare_script_finds_existing_files(tmp_path):
     out = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "prepare_mnist.py"), "--root", str(tmp_path)],
         capture_output=True, text=True, check=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},  # this checkout's package, installed or not
     )
     assert "50 train / 20 test" in out.stdout
 

@@ -7,9 +7,9 @@ import torch
 from conftest import TINY_EVALUATED, compose_config
 from factorgan.cli.train import train
 from factorgan.data.interface import TEST, TRAIN, PairedCountError
-from factorgan.data.mnist import paired_mnist
-from factorgan.data.mnist_pools import mnist_pools
-from factorgan.runs.metrics import read_metrics
+from factorgan.data.formats.mnist import paired_mnist
+from factorgan.data.formats.mnist_pools import mnist_pools
+from factorgan.runs.results.metrics_file import read_metrics
 
 
 def digit_set(x: torch.Tensor) -> set[bytes]:

@@ -11,10 +11,10 @@ import soundfile as sf
 import torch
 
 from conftest import needs_ffmpeg
-from factorgan.data import musdb_songs
+from factorgan.data.formats import musdb_songs
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError
-from factorgan.data.musdb import AudioSettings, log_spectrogram, musdb, paired_songs, snippet_index
-from factorgan.data.synthetic_musdb import RATE, make_synthetic_musdb
+from factorgan.data.formats.musdb import AudioSettings, log_spectrogram, musdb, paired_songs, snippet_index
+from factorgan.data.synthetic.musdb import RATE, make_synthetic_musdb
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from conftest import TINY, TINY_EVALUATED, compose_config
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
 from factorgan.data.in_memory import DatasetError, PairedCountError
-from factorgan.data.mnist import load_embedded, paired_mnist
-from factorgan.data.stacked_mnist import class_chain, make_digit_stacks, stacked_mnist
-from factorgan.experiments.paired_mnist import PairedMNISTEvaluator
-from factorgan.experiments.stacked_mnist import StackedMNISTEvaluator, metric_names
+from factorgan.data.formats.mnist import load_embedded, paired_mnist
+from factorgan.data.formats.stacked_mnist import class_chain, make_digit_stacks, stacked_mnist
+from factorgan.evaluators.paired_mnist import PairedMNISTEvaluator
+from factorgan.evaluators.stacked_mnist import StackedMNISTEvaluator, metric_names
 from factorgan.method.discriminator import RealBatch
 from factorgan.method.factorisation import Factorisation
 from factorgan.method.terms import combine
@@ -411,7 +411,7 @@ def test_training_triple_mnist_runs_and_evaluates(run_dir):
                          "evaluation.progress=false", "evaluation.num_samples=200")
     assert cfg.run_path == "triple_mnist/factorgan/paired100_lam0.9_seed0"
     t = train(cfg, run_dir)
-    assert set(t.D.terms(torch.zeros(2, 1, 84, 28))) == {"marginal_0", "marginal_1", "marginal_2", "dep_p", "dep_q"}
+    assert set(t.D.term_logits(torch.zeros(2, 1, 84, 28))) == {"marginal_0", "marginal_1", "marginal_2", "dep_p", "dep_q"}
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["step"] == 4 and tuple(saved["metrics"]) == metric_names(3)  # in the evaluator's order
     assert (run_dir / "samples" / "latest.png").exists()

@@ -13,7 +13,7 @@ from factorgan.samples.images import column_header, upscale_factor
 from conftest import TINY_EVALUATED, compose_config
 from factorgan.training.cyclegan import CycleGANSteps
 from factorgan.data.in_memory import as_float
-from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
+from factorgan.data.synthetic.cityscapes import make_synthetic_cityscapes
 from factorgan.nets.conv import ConvDiscriminator
 from factorgan.samples.grids import ComparisonSampleWriter
 from factorgan.build import build_trainer

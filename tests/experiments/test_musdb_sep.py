@@ -12,7 +12,7 @@ import torch
 
 from conftest import TINY_EVALUATED, compose_config, needs_ffmpeg
 from factorgan.cli.train import train
-from factorgan.data.synthetic_musdb import make_synthetic_musdb
+from factorgan.data.synthetic.musdb import make_synthetic_musdb
 from factorgan.nets.mask import MaskGenerator
 
 
@@ -71,7 +71,7 @@ def test_each_model_trains_and_is_scored_beside_the_baselines(songs, tmp_path, m
 @needs_ffmpeg
 def test_an_evaluation_resumes_from_the_kept_song_scores(songs, tmp_path, monkeypatch):
     from factorgan.cli import evaluate
-    from factorgan.experiments import musdb as musdb_experiment
+    from factorgan.evaluators import musdb as musdb_experiment
 
     run_dir = tmp_path / "run"
     train(config(songs, tmp_path / "cache", "paired=1", "evaluation.baselines=false",

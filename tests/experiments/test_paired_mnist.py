@@ -12,11 +12,11 @@ from conftest import TINY, TINY_EVALUATED, compose_config
 from factorgan.data.in_memory import DatasetError
 from factorgan.data.interface import TRAIN
 from factorgan.errors import ConfigError
-from factorgan.experiments.paired_mnist import METRICS, PairedMNISTEvaluator, png_round_trip
+from factorgan.evaluators.paired_mnist import METRICS, PairedMNISTEvaluator, png_round_trip
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
 from factorgan.metrics.mnist_classifier import ClassifierSettings, weights_sha256
-from factorgan.runs import metrics as run_metrics
+from factorgan.runs.results import metrics_file as run_metrics
 
 SMALL = ["generator.hidden=16", "discriminator.hidden=16"]
 WITH_EVALUATION = [o for o in TINY if not o.startswith("evaluation")]

@@ -116,9 +116,9 @@ def test_augmentation_only_in_training_mode_and_only_on_chosen_terms():
     x = torch.rand(8, 1, 16, 8)
     g = torch.Generator().manual_seed(0)
     d.train()
-    with_aug = d.terms(x, g)
+    with_aug = d.term_logits(x, g)
     d.eval()
-    plain = d.terms(x, g)
+    plain = d.term_logits(x, g)
     assert not torch.equal(with_aug["dep_p"], plain["dep_p"])
     torch.testing.assert_close(with_aug["marginal_0"], plain["marginal_0"])  # not chosen
     d.train()

@@ -59,7 +59,7 @@ def test_forward_equals_combined_terms_for_networks():
         lambda in_shape, width_mult: MLPDiscriminator(in_shape, hidden=16), (1, 8, 4), Factorisation(1, [4, 4])
     ).eval()  # eval: spectral norm's power iteration would change the weights between calls
     x = torch.rand(6, 1, 8, 4)
-    terms = d.terms(x)
+    terms = d.term_logits(x)
     assert set(terms) == {"marginal_0", "marginal_1", "dep_p", "dep_q"}
     torch.testing.assert_close(d(x), terms["marginal_0"] + terms["marginal_1"] + terms["dep_p"] - terms["dep_q"])
 
@@ -161,4 +161,4 @@ def test_variants_have_the_papers_terms():
     assert n_big > 1.8 * n_gan
     x = torch.rand(3, 1, 8, 4)
     gan.eval()
-    torch.testing.assert_close(gan(x), gan.terms(x)["joint"])
+    torch.testing.assert_close(gan(x), gan.term_logits(x)["joint"])

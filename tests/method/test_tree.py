@@ -18,9 +18,9 @@ from factorgan.cli.train import train
 from factorgan.errors import ConfigError
 from factorgan.method.discriminator import CombinedDiscriminator, RealBatch
 from factorgan.method.factorisation import Factorisation, GridFactorisation
-from factorgan.method.terms import GENERATED, PAIRED, PART, Batch, Term, combine
+from factorgan.method.terms import GENERATED, PAIRED, PART, Batch, Term, combine, marginal, p_dependency, q_dependency
 from factorgan.method.tree import FactorisationTree, MaskedViews, Node
-from factorgan.method.variants import factorgan_terms, tree_discriminator
+from factorgan.method.variants import factorgan_terms, seen_parts, tree_discriminator
 from factorgan.nets.mlp import MLPDiscriminator
 from factorgan.runs import checkpoint
 
@@ -74,8 +74,10 @@ def optimal_logits(terms: list[Term], p: torch.Tensor, q: torch.Tensor, x: torch
                           (1, True, True, False), (1, False, True, False)])
 def test_the_flat_tree_is_todays_factorgan(k, input_parts, dep_p, dep_q, see_inputs):
     tree = FactorisationTree.from_config("flat", k)
-    today = factorgan_terms(k, input_parts, dep_p, dep_q, see_inputs)
-    assert tree.terms(input_parts, dep_p, dep_q, see_inputs) == today
+    parts = seen_parts(k, input_parts, see_inputs)  # the paper's terms, written out
+    paper = [marginal(i) for i in range(input_parts, k)] + [p_dependency(parts=parts)] * dep_p \
+        + [q_dependency(parts=parts)] * dep_q
+    assert tree.terms(input_parts, dep_p, dep_q, see_inputs) == paper == factorgan_terms(k, input_parts, dep_p, dep_q, see_inputs)
     assert FactorisationTree.from_config(list(range(k)), k) == tree
 
 

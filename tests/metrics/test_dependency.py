@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from factorgan.data.mnist import make_digit_pairs
+from factorgan.data.formats.mnist import make_digit_pairs
 from factorgan.metrics.dependency import EPS, dependency_metric, dependency_ratio, joint_frequencies
 
 

@@ -77,8 +77,8 @@ def test_fewer_samples_than_feature_dimensions_are_refused_not_scored():
 
 def test_paired_mnist_refuses_too_few_samples_where_it_is_built():
     from factorgan.errors import ConfigError
-    from factorgan.experiments.paired_mnist import FEATURE_DIM, PairedMNISTEvaluator
-    from factorgan.experiments.stacked_mnist import StackedMNISTEvaluator
+    from factorgan.evaluators.paired_mnist import FEATURE_DIM, PairedMNISTEvaluator
+    from factorgan.evaluators.stacked_mnist import StackedMNISTEvaluator
     from factorgan.metrics.mnist_classifier import MNISTClassifier
 
     assert FEATURE_DIM == MNISTClassifier().fc1.out_features  # the FID's feature space

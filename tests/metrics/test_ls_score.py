@@ -10,7 +10,7 @@ from torch import nn
 
 from factorgan.data.in_memory import InMemoryData, as_float
 from factorgan.method.factorisation import Factorisation
-from factorgan.experiments.image_pairs import LSScoreEvaluator
+from factorgan.evaluators.image_pairs import LSScoreEvaluator
 from factorgan.metrics.ls_score import ls_loss, partition
 
 SHAPE = (4, 16, 16)  # the smallest image ConvDiscriminator takes is 8×8

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from factorgan.data.mnist import load_embedded
+from factorgan.cache import cache_folder
+from factorgan.data.formats.mnist import load_embedded
 from factorgan.metrics import shipped_classifiers
 from factorgan.metrics.mnist_classifier import (
     CACHE_ENV, PROTOCOL_SETTINGS, VERSION, ClassifierSettings, MNISTClassifier, accuracy, cache_key,
-    classifier_key, default_cache_dir, get_classifier, to_uint8, train_classifier, weights_sha256,
+    classifier_key, get_classifier, to_uint8, train_classifier, weights_sha256,
 )
 
 ONE_EPOCH = ClassifierSettings(epochs=1)
@@ -83,12 +84,15 @@ def test_training_is_seeded(digits, tmp_path):
 
 def test_cache_dir_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "env"))
-    assert default_cache_dir() == tmp_path / "env"
+    assert cache_folder() == tmp_path / "env"
     images, labels = torch.rand(20, 1, 28, 28), torch.arange(20) % 10
     _, path, _ = load_or_train(images, labels, ONE_EPOCH, progress=False)
     assert path.parent == tmp_path / "env" / "mnist_classifier"
     monkeypatch.delenv(CACHE_ENV)
-    assert default_cache_dir() == Path.home() / ".cache" / "factorgan"
+    assert cache_folder() == Path.home() / ".cache" / "factorgan"
+    monkeypatch.setenv(CACHE_ENV, "")  # empty: unset
+    assert cache_folder(default_sub="musdb") == Path.home() / ".cache" / "factorgan" / "musdb"
+    assert cache_folder("~/x", "musdb") == Path.home() / "x"  # a given folder is used as it is
 
 
 def test_bad_settings_are_refused():

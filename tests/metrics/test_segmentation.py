@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from factorgan.data.in_memory import InMemoryData
-from factorgan.data.cityscapes_labels import LABELS
+from factorgan.data.formats.cityscapes_labels import LABELS
 from factorgan.method.factorisation import Factorisation
-from factorgan.experiments.segmentation import CityscapesEvaluator
+from factorgan.evaluators.segmentation import CityscapesEvaluator
 from factorgan.metrics.segmentation import SegmentationScores, nearest_color
 
 COLOR = {label.name: torch.tensor(label.color, dtype=torch.float32) / 255.0 for label in LABELS}

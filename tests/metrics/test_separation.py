@@ -100,7 +100,7 @@ def test_join_and_cut_reject_mismatched_inputs():
 
 # ---- spectrograms and audio -----------------------------------------------------------
 def test_stft_matches_the_datasets_spectrograms():
-    from factorgan.data.musdb import AudioSettings, log_spectrogram
+    from factorgan.data.formats.musdb import AudioSettings, log_spectrogram
 
     audio = tone(0.5)
     spec = sep.stft_mono(audio)

@@ -90,7 +90,7 @@ def test_stacking_groups_networks_by_input_shape_and_keeps_term_names():
     no_cp = _factorised(True, dep_p=False)
     assert set(no_cp.nets) == {"marginal_0+marginal_1", "dep_q"}  # a shape with one network stays
     x = torch.rand(5, 1, 8, 4)
-    assert list(d.terms(x)) == ["marginal_0", "marginal_1", "dep_p", "dep_q"]
+    assert list(d.term_logits(x)) == ["marginal_0", "marginal_1", "dep_p", "dep_q"]
     conv = _factorised(True, make_net=lambda in_shape, width_mult: ConvDiscriminator(in_shape, filters=4),
                        shape=(6, 8, 8), sizes=(3, 3), dim=0)
     assert set(conv.nets) == {"marginal_0", "marginal_1", "dep_p", "dep_q"}  # not stackable
@@ -99,7 +99,7 @@ def test_stacking_groups_networks_by_input_shape_and_keeps_term_names():
 def test_stacked_terms_and_losses_equal_the_separate_networks():
     plain, stacked = _factorised(False), _factorised(True)  # same seed: same initial weights
     x = torch.rand(6, 1, 8, 4)
-    t_plain, t_stacked = plain.terms(x), stacked.terms(x)
+    t_plain, t_stacked = plain.term_logits(x), stacked.term_logits(x)
     assert t_plain.keys() == t_stacked.keys()
     for k in t_plain:
         torch.testing.assert_close(t_stacked[k], t_plain[k])

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from factorgan.runs import checkpoint
-from factorgan.runs.directory import RunError
+from factorgan.errors import RunError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,7 @@ def test_a_file_size_limit_stops_the_write_with_a_clear_error(tmp_path):
     script = textwrap.dedent(f"""
         import resource, signal, torch
         from factorgan.runs import checkpoint
-        from factorgan.runs.directory import RunError
+        from factorgan.errors import RunError
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
         try:

@@ -1,5 +1,6 @@
-"""Runs made by release 0.1.0 (committed in tests/fixtures/release_0_1) still evaluate,
-sample and resume, with the numbers that release computed."""
+"""Runs made by earlier versions (committed in tests/fixtures: release 0.1.0, and 0.2.0
+before runs/ and data/ were split) still evaluate, sample and resume, with the numbers
+those versions computed."""
 from __future__ import annotations
 
 import importlib
@@ -16,12 +17,14 @@ from omegaconf import OmegaConf
 from conftest import compose_config
 from factorgan.cli import evaluate, sample
 from factorgan.cli.train import train
+from factorgan.moved import MOVED
 from factorgan.runs import checkpoint
-from factorgan.runs.compat import TARGETS, upgrade_config
-from factorgan.runs.directory import config_differences
+from factorgan.runs.rundir.compat import today_target, upgrade_config
+from factorgan.runs.resume.policy import config_differences
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "release_0_1"
-RUNS = ("paired_mnist_factorgan", "segmentation_cyclegan")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+# <the version's fixtures>/runs/<run>
+RUNS = ("release_0_1/paired_mnist_factorgan", "release_0_1/segmentation_cyclegan", "v0_2_ab63115/paired_mnist_factorgan")
 # The command lines that made the fixtures (see their README), as the same run today.
 OVERRIDES = {
     "paired_mnist_factorgan": [
@@ -41,11 +44,13 @@ OVERRIDES = {
 @pytest.fixture
 def old_run(tmp_path: Path, request) -> Path:
     """A copy of a fixture run (evaluating writes into a run; the fixture stays as made)."""
-    return Path(shutil.copytree(FIXTURES / "runs" / request.param, tmp_path / request.param))
+    version, name = request.param.split("/")
+    return Path(shutil.copytree(FIXTURES / version / "runs" / name, tmp_path / version / name))
 
 
-def saved_config(name: str) -> dict:
-    return yaml.safe_load((FIXTURES / "runs" / name / "config.yaml").read_text())
+def saved_config(run: str) -> dict:
+    version, name = run.split("/")
+    return yaml.safe_load((FIXTURES / version / "runs" / name / "config.yaml").read_text())
 
 
 def targets(node) -> list[str]:
@@ -55,10 +60,16 @@ def targets(node) -> list[str]:
     return [t for v in node for t in targets(v)] if isinstance(node, list) else []
 
 
-@pytest.mark.parametrize("name", RUNS)
-def test_old_configs_upgrade_to_importable_targets_and_todays_keys(name):
-    old = saved_config(name)
-    assert any(t in TARGETS for t in targets(old))  # the fixture really names old paths
+@pytest.mark.parametrize("run", RUNS)
+def test_old_configs_upgrade_to_importable_targets_and_todays_keys(run):
+    name = run.split("/")[1]
+    old = saved_config(run)
+    assert any(today_target(t) != t for t in targets(old))  # the fixture really names old paths
+    for target in targets(old):  # a module that moved still imports, as the same objects
+        module, _, attr = target.rpartition(".")
+        if module in MOVED:
+            new_module, _, _ = today_target(target).rpartition(".")
+            assert getattr(importlib.import_module(module), attr) is getattr(importlib.import_module(new_module), attr)
     new = upgrade_config(old)
     for target in targets(new):
         module, _, attr = target.rpartition(".")
@@ -85,12 +96,12 @@ def test_old_runs_evaluate_to_the_metrics_they_recorded(old_run):
 @pytest.mark.parametrize("old_run", RUNS, indirect=True)
 def test_old_runs_sample_what_they_sampled(old_run, tmp_path):
     kind = "paired_mnist" if old_run.name.startswith("paired") else "segmentation"
-    recorded = np.load(FIXTURES / f"samples_{kind}.npz")
+    recorded = np.load(FIXTURES / old_run.parent.name / f"samples_{kind}.npz")
     out = sample.main([f"run={old_run}", f"n={len(recorded['samples'])}", f"out={tmp_path / 'x.npz'}"])
     np.testing.assert_allclose(np.load(out)["samples"], recorded["samples"], rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("old_run", ["paired_mnist_factorgan"], indirect=True)
+@pytest.mark.parametrize("old_run", ["release_0_1/paired_mnist_factorgan"], indirect=True)
 def test_an_old_snapshot_evaluates_beside_the_final_metrics(old_run):
     final = json.loads((old_run / "metrics.json").read_text())["metrics"]
     evaluate.main([f"run={old_run}", "checkpoint=step_0000002"])

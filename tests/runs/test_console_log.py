@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from factorgan.runs.console_log import LOG, tee
+from factorgan.runs.process.console_log import LOG, tee
 
 
 def test_nothing_is_written_for_a_run_that_never_started(tmp_path: Path) -> None:

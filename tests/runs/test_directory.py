@@ -10,9 +10,11 @@ from omegaconf import OmegaConf
 
 from conftest import TINY, compose_config
 from factorgan.runs import checkpoint
-from factorgan.runs import directory as runs
-from factorgan.runs import metrics as run_metrics
-from factorgan.runs.directory import RunError, check_resumable, on_existing_policy, plan_run
+from factorgan.runs.resume import policy
+from factorgan.runs.rundir import config_file, folder
+from factorgan.runs.results import metrics_file as run_metrics
+from factorgan.errors import RunError
+from factorgan.runs.resume.policy import check_resumable, on_existing_policy, plan_run
 
 
 def config(*overrides: str) -> dict[str, Any]:
@@ -106,7 +108,7 @@ def test_a_resume_records_what_produced_the_run_and_keeps_the_calls_own_settings
     saved = config("trainer.max_steps=8", "device=auto")
     saved["evaluation"] = {"_target_": "some.Evaluator", "num_samples": 100}
     current = config("trainer.max_steps=12", "resume=true", "threads=3", "evaluation=null")
-    recorded, changes = runs.resumed_config(saved, current)
+    recorded, changes = policy.resumed_config(saved, current)
     assert recorded["trainer"]["max_steps"] == 12  # extends the run: it produced the checkpoint
     assert recorded["evaluation"] == saved["evaluation"]  # evaluation=null: this call only
     assert (recorded["device"], recorded["threads"], recorded["resume"]) == ("auto", "auto", False)
@@ -115,17 +117,17 @@ def test_a_resume_records_what_produced_the_run_and_keeps_the_calls_own_settings
     assert changes["this_call_only"]["evaluation"]["new"] is None
     assert "resume" not in changes["this_call_only"]
     # every other key is this call's (equal to the saved run's: check_resumable ensures it)
-    assert {k: v for k, v in recorded.items() if k not in runs.RESUMABLE_CHANGES and k != "trainer"} == \
-        {k: v for k, v in current.items() if k not in runs.RESUMABLE_CHANGES and k != "trainer"}
+    assert {k: v for k, v in recorded.items() if k not in config_file.RESUMABLE_CHANGES and k != "trainer"} == \
+        {k: v for k, v in current.items() if k not in config_file.RESUMABLE_CHANGES and k != "trainer"}
     # an evaluation given on resume writes the metrics: recorded
     current["evaluation"] = {"_target_": "some.Evaluator", "num_samples": 500}
-    recorded, changes = runs.resumed_config(saved, current)
+    recorded, changes = policy.resumed_config(saved, current)
     assert recorded["evaluation"]["num_samples"] == 500 and "evaluation" in changes["changed"]
 
     import yaml
-    runs.record_resume(tmp_path, 8, changes)
-    runs.record_resume(tmp_path, 12, {"changed": {}, "this_call_only": {}})
-    history = yaml.safe_load((tmp_path / runs.RESUMES).read_text())
+    policy.record_resume(tmp_path, 8, changes)
+    policy.record_resume(tmp_path, 12, {"changed": {}, "this_call_only": {}})
+    history = yaml.safe_load((tmp_path / policy.RESUMES).read_text())
     assert [h["from_step"] for h in history] == [8, 12]
     assert history[0]["changed"]["trainer.max_steps"] == {"old": 8, "new": 12} and "time" in history[0]
 
@@ -134,26 +136,26 @@ def test_a_failed_start_removes_only_what_it_wrote(tmp_path):
     run_dir = tmp_path / "outputs" / "exp" / "gan" / "paired1_seed0"
     run_dir.mkdir(parents=True)
     (run_dir / "train.log").write_text("")  # Hydra's, before the start
-    before = runs.entries(run_dir)
+    before = folder.entries(run_dir)
     (run_dir / "config.yaml").write_text("seed: 0\n")
     (run_dir / "tb").mkdir()
     (run_dir / "tb" / "events").write_text("x")
     (run_dir / ".lock").write_text("pid 1")
-    assert runs.discard_failed_start(run_dir, before, "exp/gan/paired1_seed0")
+    assert folder.discard_failed_start(run_dir, before, "exp/gan/paired1_seed0")
     assert not run_dir.exists() and not (tmp_path / "outputs" / "exp").exists()
     assert (tmp_path / "outputs").is_dir()  # the root above the run path stays
 
     # the user's own files (and a non-empty log) are kept; what the start wrote goes
     run_dir.mkdir(parents=True)
     (run_dir / "notes.txt").write_text("mine")
-    before = runs.entries(run_dir)
+    before = folder.entries(run_dir)
     (run_dir / "config.yaml").write_text("seed: 0\n")
-    assert not runs.discard_failed_start(run_dir, before)
+    assert not folder.discard_failed_start(run_dir, before)
     assert sorted(p.name for p in run_dir.iterdir()) == ["notes.txt"]
 
     # a run with a checkpoint is never touched
     save_run(run_dir, config(), step=2)
-    assert not runs.discard_failed_start(run_dir, set())
+    assert not folder.discard_failed_start(run_dir, set())
     assert (run_dir / "checkpoints" / "last.pt").exists() and (run_dir / "metrics.json").exists()
 
 
@@ -161,23 +163,23 @@ def test_a_damaged_config_yaml_falls_back_to_the_checkpoints_copy(tmp_path, caps
     cfg = config("seed=3")
     save_run(tmp_path, cfg, step=2)
     (tmp_path / "config.yaml").write_text("seed: [unclosed\n  model: {")
-    assert runs.read_config(tmp_path)["seed"] == 3
+    assert config_file.read_config(tmp_path)["seed"] == 3
     err = capsys.readouterr().err
     assert f"{tmp_path / 'config.yaml'} is damaged" in err and "checkpoints/last.pt instead" in err
     (tmp_path / "config.yaml").write_text("just a string")
-    assert runs.read_config(tmp_path)["seed"] == 3
+    assert config_file.read_config(tmp_path)["seed"] == 3
     (tmp_path / "checkpoints" / "last.pt").unlink()
     with pytest.raises(RunError, match="damaged.*no checkpoint holding its config"):
-        runs.read_config(tmp_path)
-    runs.write_config(tmp_path, cfg)  # a resume rewrites it, saying so
+        config_file.read_config(tmp_path)
+    config_file.write_config(tmp_path, cfg)  # a resume rewrites it, saying so
     assert "was damaged" in capsys.readouterr().err
-    assert runs.read_config(tmp_path)["seed"] == 3
+    assert config_file.read_config(tmp_path)["seed"] == 3
 
 
 def test_a_resume_keeps_the_runs_values_of_defaults_that_changed(tmp_path):
     """Keys the command line did not set take the saved run's value; keys it set are
     compared (and refused when they differ); experiment= does not count as setting them."""
-    from factorgan.runs.directory import given_on_command_line, keep_run_values
+    from factorgan.runs.resume.policy import given_on_command_line, keep_run_values
 
     saved = {"generator": {"upsample": "transpose", "width": 32}, "trainer": {"max_steps": 10}, "seed": 0}
     (tmp_path / "checkpoints").mkdir()

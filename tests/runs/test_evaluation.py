@@ -10,14 +10,14 @@ import pytest
 from conftest import TINY_EVALUATED, compose_config
 from factorgan.cli.train import train
 from factorgan.errors import ConfigError
-from factorgan.experiments.paired_mnist import PairedMNISTEvaluator
+from factorgan.evaluators.paired_mnist import PairedMNISTEvaluator
 from factorgan.runs import checkpoint
-from factorgan.runs.evaluation import (
+from factorgan.runs.results.evaluation import (
     SCHEDULE_KEYS, build_evaluator, during_training, result_settings, settings_key, split_evaluation,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-TARGET = "factorgan.experiments.paired_mnist.PairedMNISTEvaluator"
+TARGET = "factorgan.evaluators.paired_mnist.PairedMNISTEvaluator"
 
 
 def test_the_composed_block_splits_into_settings_and_schedule():
@@ -96,7 +96,7 @@ def test_training_refuses_bad_evaluation_settings_before_it_trains(tmp_path):
 def test_a_resume_runs_the_evaluation_a_kill_left_owing_at_the_checkpoints_step(tmp_path, monkeypatch, capsys):
     """Killed between the checkpoint at step 4 and the evaluation due there: the resume
     evaluates step 4 before training on, so the curve keeps that point."""
-    from factorgan.runs.metrics import read_metrics
+    from factorgan.runs.results.metrics_file import read_metrics
     from factorgan.training.loop import Trainer
 
     run = [*TINY_EVALUATED, "trainer.max_steps=6", "generator.hidden=16", "discriminator.hidden=16",

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import TINY
 from factorgan.runs import checkpoint
-from factorgan.runs.directory import RunError
-from factorgan.runs.events import RunWriter
+from factorgan.errors import RunError
+from factorgan.runs.tensorboard.events import RunWriter
 
 # pytest's own thread hook reports the writer thread's error (the command line's is quiet)
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")

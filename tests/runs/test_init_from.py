@@ -10,8 +10,8 @@ from conftest import TINY, compose_config
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
 from factorgan.runs import checkpoint
-from factorgan.runs.directory import RunError
-from factorgan.runs.init import initialise
+from factorgan.errors import RunError
+from factorgan.runs.resume.init_from import initialise
 
 SMALL = [*TINY, "generator.hidden=16", "discriminator.hidden=16", "trainer.sample_every=0"]
 

@@ -13,8 +13,8 @@ import pytest
 from conftest import TINY, compose_config
 from factorgan.cli.train import train
 from factorgan.runs import checkpoint
-from factorgan.runs.directory import RunError
-from factorgan.runs.lock import LOCK, RunLock, discard_unless_in_use
+from factorgan.errors import RunError
+from factorgan.runs.process.lock import LOCK, RunLock, discard_unless_in_use
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def test_a_second_holder_is_refused_naming_the_first(tmp_path):
 def hold_in_subprocess(run_dir: Path) -> subprocess.Popen:
     script = textwrap.dedent(f"""
         import time
-        from factorgan.runs.lock import RunLock
+        from factorgan.runs.process.lock import RunLock
         RunLock({str(run_dir)!r}).acquire()
         print("locked", flush=True)
         time.sleep(60)

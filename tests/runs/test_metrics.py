@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from factorgan.runs import checkpoint
-from factorgan.runs import metrics as run_metrics
-from factorgan.runs.directory import is_finished
-from factorgan.runs.evaluation import settings_key
+from factorgan.runs.results import metrics_file as run_metrics
+from factorgan.runs.resume.policy import is_finished
+from factorgan.runs.results.evaluation import settings_key
 
 OWN = {"_target_": "x.Evaluator", "num_samples": None, "seed": 1234, "progress": True}
 FEWER = {**OWN, "num_samples": 200}

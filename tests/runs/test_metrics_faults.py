@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from factorgan.runs import checkpoint
-from factorgan.runs import metrics as run_metrics
-from factorgan.runs.directory import RunError, is_finished
+from factorgan.runs.results import metrics_file as run_metrics
+from factorgan.errors import RunError
+from factorgan.runs.resume.policy import is_finished
 
 OWN = {"_target_": "x.Evaluator", "num_samples": None, "seed": 1234}
 WRITERS, EACH = 4, 40

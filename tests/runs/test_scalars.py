@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from factorgan.runs.scalars import NonFiniteLossError, ScalarLog, check_finite
+from factorgan.runs.tensorboard.scalars import NonFiniteLossError, ScalarLog, check_finite
 
 
 def test_interval_means_per_tag_and_in_place_reset():

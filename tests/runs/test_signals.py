@@ -16,8 +16,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import TINY, compose_config
 from factorgan.cli.train import train
-from factorgan.runs import checkpoint, signals
-from factorgan.runs.signals import Interrupted
+from factorgan.runs import checkpoint
+from factorgan.runs.process import signals
+from factorgan.runs.process.signals import Interrupted
 from factorgan.training.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-from factorgan.runs import threads
-from factorgan.runs.threads import ThreadsError, parallel_jobs, resolve_threads
+from factorgan.runs.process import threads
+from factorgan.runs.process.threads import ThreadsError, parallel_jobs, resolve_threads
 
 
 def test_parallel_jobs_reads_joblibs_n_jobs():

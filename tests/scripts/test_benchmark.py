@@ -97,7 +97,7 @@ def test_k_scaling_fit_recovers_a_line_and_draws_it(tmp_path):
 
 @needs_ffmpeg
 def test_the_musdb_case_reads_songs_through_the_real_loader(tmp_path, monkeypatch):
-    from factorgan.data.synthetic_musdb import make_synthetic_musdb
+    from factorgan.data.synthetic.musdb import make_synthetic_musdb
 
     bench = _benchmark_module()
     monkeypatch.setattr(bench, "MUSDB_BENCH", tmp_path)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from factorgan.data.cityscapes import cityscapes
+from factorgan.data.formats.cityscapes import cityscapes
 
 REPO = Path(__file__).resolve().parents[2]
 

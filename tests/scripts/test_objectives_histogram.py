@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY, compose_config
 from factorgan.errors import CliError
 from factorgan.cli.train import train
-from factorgan.runs.metrics import write_metrics
+from factorgan.runs.results.metrics_file import write_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = ["generator.hidden=16", "discriminator.hidden=16", "trainer.max_steps=2", "threads=1"]

@@ -6,7 +6,7 @@ import torch
 
 from conftest import TINY, compose_config
 from factorgan.training.cyclegan import cycle_discriminator, domain_split
-from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
+from factorgan.data.synthetic.cityscapes import make_synthetic_cityscapes
 from factorgan.nets.conv import ConvDiscriminator
 from factorgan.method.factorisation import Factorisation
 from factorgan.build import build_trainer

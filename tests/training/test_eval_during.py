@@ -13,7 +13,7 @@ from conftest import TINY, TINY_EVALUATED, compose_config
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
 from factorgan.runs import checkpoint
-from factorgan.runs.evaluation import DuringTraining
+from factorgan.runs.results.evaluation import DuringTraining
 
 SMALL = [*TINY_EVALUATED, "trainer.max_steps=6", "generator.hidden=16", "discriminator.hidden=16",
          "evaluation.classifier_epochs=1", "evaluation.num_samples=100", "evaluation.progress=false"]

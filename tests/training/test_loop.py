@@ -16,8 +16,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import TINY, compose_config
 from factorgan.runs import checkpoint
 from factorgan.training.steps import real_batch
-from factorgan.runs.directory import RunError
-from factorgan.runs.scalars import NonFiniteLossError
+from factorgan.errors import RunError
+from factorgan.runs.tensorboard.scalars import NonFiniteLossError
 from factorgan.build import build_trainer
 from factorgan.cli.train import train
 
@@ -238,7 +238,7 @@ def test_factorisation_from_config_trains_k_parts(tmp_path, cut, k):
     D = trainer.D
     assert [t.name for t in D.term_list] == [f"marginal_{i}" for i in range(k)] + ["dep_p", "dep_q"]
     x = torch.rand(5, 1, 56, 28)
-    terms = D.terms(x)
+    terms = D.term_logits(x)
     torch.testing.assert_close(D.combine(terms), terms["dep_p"] - terms["dep_q"] + sum(terms[f"marginal_{i}"] for i in range(k)))
     tags = set(scalars(tmp_path / "run"))
     assert {f"loss/d_marginal_{i}" for i in range(k)} <= tags

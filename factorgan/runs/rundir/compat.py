@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from factorgan.moved import MOVED
+
 # Release 0.1.0's ``_target_`` paths -> today's.
 TARGETS: dict[str, str] = {
     "factorgan.combined.FactorisedDiscriminator": "factorgan.method.variants.factorised_discriminator",
@@ -23,14 +25,14 @@ TARGETS: dict[str, str] = {
     "factorgan.generators.MLPGenerator": "factorgan.nets.mlp.MLPGenerator",
     "factorgan.generators.ConvGenerator": "factorgan.nets.conv.ConvGenerator",
     "factorgan.unet.UNetGenerator": "factorgan.nets.unet.UNetGenerator",
-    "factorgan.datasets.mnist.paired_mnist": "factorgan.data.mnist.paired_mnist",
-    "factorgan.datasets.cityscapes.cityscapes": "factorgan.data.cityscapes.cityscapes",
-    "factorgan.datasets.image_pairs.cityscapes_pairs": "factorgan.data.image_pairs.cityscapes_pairs",
-    "factorgan.datasets.image_pairs.edges2shoes": "factorgan.data.image_pairs.edges2shoes",
+    "factorgan.datasets.mnist.paired_mnist": "factorgan.data.formats.mnist.paired_mnist",
+    "factorgan.datasets.cityscapes.cityscapes": "factorgan.data.formats.cityscapes.cityscapes",
+    "factorgan.datasets.image_pairs.cityscapes_pairs": "factorgan.data.formats.image_pairs.cityscapes_pairs",
+    "factorgan.datasets.image_pairs.edges2shoes": "factorgan.data.formats.image_pairs.edges2shoes",
     "factorgan.datasets.synthetic.random_parts": "factorgan.data.synthetic.random_parts",
-    "factorgan.evaluation.PairedMNISTEvaluator": "factorgan.experiments.paired_mnist.PairedMNISTEvaluator",
-    "factorgan.segmentation.CityscapesEvaluator": "factorgan.experiments.segmentation.CityscapesEvaluator",
-    "factorgan.ls_score.LSScoreEvaluator": "factorgan.experiments.image_pairs.LSScoreEvaluator",
+    "factorgan.evaluation.PairedMNISTEvaluator": "factorgan.evaluators.paired_mnist.PairedMNISTEvaluator",
+    "factorgan.segmentation.CityscapesEvaluator": "factorgan.evaluators.segmentation.CityscapesEvaluator",
+    "factorgan.ls_score.LSScoreEvaluator": "factorgan.evaluators.image_pairs.LSScoreEvaluator",
     "factorgan.samples.SampleWriter": "factorgan.samples.grids.SampleWriter",
     "factorgan.samples.ComparisonSampleWriter": "factorgan.samples.grids.ComparisonSampleWriter",
 }
@@ -38,17 +40,26 @@ TARGETS: dict[str, str] = {
 
 # Datasets read from pix2pix's aligned files (their ``dataset.order``).
 ALIGNED_TARGETS = (
-    "factorgan.data.cityscapes.cityscapes",
-    "factorgan.data.image_pairs.cityscapes_pairs",
-    "factorgan.data.image_pairs.edges2shoes",
+    "factorgan.data.formats.cityscapes.cityscapes",
+    "factorgan.data.formats.image_pairs.cityscapes_pairs",
+    "factorgan.data.formats.image_pairs.edges2shoes",
 )
+
+
+def today_target(target: str) -> str:
+    """A ``_target_`` path as today's code names it: release 0.1.0's (:data:`TARGETS`), or
+    one in a module that has moved since (:data:`factorgan.moved.MOVED`)."""
+    target = TARGETS.get(target, target)
+    module, _, name = target.rpartition(".")
+    moved = MOVED.get(module)
+    return f"{moved}.{name}" if isinstance(moved, str) else target
 
 
 def _retarget(node: Any) -> Any:
     if isinstance(node, dict):
         out = {k: _retarget(v) for k, v in node.items()}
         if isinstance(out.get("_target_"), str):
-            out["_target_"] = TARGETS.get(out["_target_"], out["_target_"])
+            out["_target_"] = today_target(out["_target_"])
         return out
     if isinstance(node, list):
         return [_retarget(v) for v in node]
@@ -58,7 +69,7 @@ def _retarget(node: Any) -> Any:
 def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     """A saved run config in today's form (a new dict; today's configs pass unchanged).
 
-    - old ``_target_`` paths (:data:`TARGETS`);
+    - old ``_target_`` paths (:func:`today_target`);
     - CycleGAN's ``model.trainer`` (a Trainer subclass) -> ``model.steps``;
     - ``lam``, once a key of every experiment (null outside PairedMNIST), is PairedMNIST's
       own: dropped where null, and the run-path tags it made become ``run_tags``;
@@ -70,7 +81,7 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     if isinstance(model, dict) and "trainer" in model and "steps" not in model:
         model["steps"] = model.pop("trainer")
     dataset = cfg.get("dataset")
-    if isinstance(dataset, dict) and dataset.get("_target_") == "factorgan.data.mnist.paired_mnist":
+    if isinstance(dataset, dict) and dataset.get("_target_") == "factorgan.data.formats.mnist.paired_mnist":
         dataset.setdefault("lam_rule", "text")  # the only rule before the official one was offered
     if isinstance(dataset, dict) and dataset.get("_target_") in ALIGNED_TARGETS:
         dataset.setdefault("order", "natural")  # the only order before the official one was offered

@@ -25,8 +25,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from factorgan.data.interface import DatasetError
-from factorgan.data.pools import PooledData, from_observed, parse_paired
+from factorgan.data.interface import DatasetError, parse_paired
+from factorgan.data.pools import PooledData, from_observed
 from factorgan.method.factorisation import Factorisation
 
 LAYOUT = (

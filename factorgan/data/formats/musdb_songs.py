@@ -1,4 +1,4 @@
-"""MUSDB18's songs read into spectrograms (:mod:`factorgan.data.musdb`): the layout
+"""MUSDB18's songs read into spectrograms (:mod:`factorgan.data.formats.musdb`): the layout
 under ``root``, each song's sources, mono resampling and the log-magnitude STFT.
 """
 from __future__ import annotations

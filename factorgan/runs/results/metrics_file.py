@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from factorgan.errors import DamagedMetrics
 from factorgan.runs import checkpoint
-from factorgan.runs.evaluation import result_settings, settings_key
+from factorgan.runs.results.evaluation import result_settings, settings_key
 
 METRICS = "metrics.json"
 CURVE = "during_training.csv"  # the evaluations during training as a table, beside metrics.json
@@ -278,7 +278,7 @@ def write_metrics(
     aside (:func:`set_aside`); a failed write raises :class:`RunError` saying why.
 
     Args:
-        settings: the evaluator settings (:func:`factorgan.runs.evaluation.result_settings`
+        settings: the evaluator settings (:func:`factorgan.runs.results.evaluation.result_settings`
             are recorded; None: unknown).
         provenance: what scored the metrics (e.g. the classifier's name), recorded as the
             entry's ``provenance`` (None: ``metrics``' own :class:`EvaluationResult`

@@ -47,7 +47,7 @@ from factorgan.metrics.fid import fid, min_samples
 from factorgan.metrics.mnist_classifier import (
     PROTOCOL_SETTINGS, VERSIONS, ClassifierSettings, LoadedClassifier, MNISTClassifier, accuracy, get_classifier,
 )
-from factorgan.runs.metrics import EvaluationResult
+from factorgan.runs.results.metrics_file import EvaluationResult
 from factorgan.samples.generate import DEFAULT_SEED, draw_samples
 
 METRICS = ("fid_top", "fid_bottom", "fid", "dependency", "classes_covered", "class_tv", "classifier_accuracy")

@@ -1,4 +1,4 @@
-"""The cache of MUSDB18's song spectrograms (:mod:`factorgan.data.musdb`): computed once,
+"""The cache of MUSDB18's song spectrograms (:mod:`factorgan.data.formats.musdb`): computed once,
 in parallel over songs, into a folder keyed by the file list and every setting, and read
 a snippet at a time (:class:`SongFile`).
 """
@@ -17,16 +17,12 @@ import torch
 from tqdm.auto import tqdm
 
 from factorgan.data.interface import DatasetError
-from factorgan.data.musdb_songs import AudioSettings, list_songs, song_spectrograms
+from factorgan.data.formats.musdb_songs import AudioSettings, list_songs, song_spectrograms
 
 CACHE_VERSION = 2  # bump when the cached arrays change meaning (2: frames-major)
 
 
 # ---- the cache --------------------------------------------------------------------------
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("FACTORGAN_CACHE", Path.home() / ".cache" / "factorgan")) / "musdb"
-
-
 def cache_key(tracks: Sequence, settings: AudioSettings) -> str:
     """Hash of every song file (name, size, modification time) and every setting."""
     h = hashlib.sha1(json.dumps({"settings": asdict(settings), "version": CACHE_VERSION}, sort_keys=True).encode())

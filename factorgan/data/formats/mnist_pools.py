@@ -6,7 +6,7 @@ pairs, 2,000 top-only and 1,000 bottom-only digits. The training digits are shuf
 (``seed``) and cut into three disjoint sets: the first ``top_only`` become isolated top
 digits, the next ``bottom_only`` isolated bottom digits, and the rest make the pairs
 (each stacked over a partner of the same class with probability ``lam``, as
-:func:`~factorgan.data.mnist.make_digit_pairs` does, partners drawn from that rest).
+:func:`~factorgan.data.formats.mnist.make_digit_pairs` does, partners drawn from that rest).
 
 ``halves=true`` cuts each digit into its upper and lower halves (K = 4 parts of 14 rows:
 0, 1 the top digit's halves, 2, 3 the bottom digit's), and ``half_only`` further digits
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from factorgan.data.interface import DatasetError, PairedCountError
-from factorgan.data.mnist import load_digits, make_digit_pairs
+from factorgan.data.formats.mnist import load_digits, make_digit_pairs
 from factorgan.data.pools import PooledData, from_observed, from_pools
 from factorgan.method.factorisation import Factorisation
 

@@ -16,8 +16,8 @@ import yaml
 
 from factorgan.errors import RunConfigUnreadable, RunError
 from factorgan.runs import checkpoint
-from factorgan.runs.compat import upgrade_config
-from factorgan.runs.metrics import flatten
+from factorgan.runs.rundir.compat import upgrade_config
+from factorgan.runs.results.metrics_file import flatten
 
 CONFIG = "config.yaml"
 _MISSING = object()

@@ -47,7 +47,7 @@ def _score(job: tuple) -> tuple[str, str, dict[str, list]]:
 
 
 class SeparationEvaluator:
-    """``(generator, data) -> {metric: value}`` for :class:`factorgan.data.musdb.MusdbData`.
+    """``(generator, data) -> {metric: value}`` for :class:`factorgan.data.formats.musdb.MusdbData`.
 
     Metric keys: ``<measure>_<source>_<statistic>`` for the official aggregation
     (``sdr_vocals_mean``, ``sdr_vocals_median``, …) and ``<measure>_<source>_sisec``;

@@ -25,7 +25,7 @@ stretched). Conversions never lose information silently:
   levels apart); any other colour image is refused, naming the file.
 
 Files are taken in natural name order (``2.png`` before ``10.png``, as
-:mod:`factorgan.data.aligned` sorts): ``paired=N`` makes the first N complete pairs
+:mod:`factorgan.data.formats.aligned` sorts): ``paired=N`` makes the first N complete pairs
 available as pairs; the others still feed both part pools (``paired=all``: every pair).
 Decoded folders are cached per folder under ``$FACTORGAN_CACHE/image_folders`` (or
 ``~/.cache/factorgan/image_folders``; never in the data folder), keyed by the file
@@ -45,11 +45,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from factorgan.data.aligned import cached, check_aligned_size, natural_key
-from factorgan.data.interface import DatasetError
-from factorgan.data.pools import PooledData, from_pools, parse_paired
+from factorgan.cache import cache_folder
+from factorgan.data.formats.aligned import cached, check_aligned_size, natural_key
+from factorgan.data.interface import DatasetError, parse_paired
+from factorgan.data.pools import PooledData, from_pools
 from factorgan.method.factorisation import Factorisation
-from factorgan.metrics.mnist_classifier import default_cache_dir
 
 MODES = {"RGB": 3, "L": 1}
 GREY_TOLERANCE = 16  # channel spread (of 255) still counted as grey: JPEG's chroma noise
@@ -316,7 +316,7 @@ def image_folders(
         raise DatasetError(f"dataset.part_names={names}: give one name per part, e.g. [photo,map]")
     folder_cache = None
     if cache:
-        folder_cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "image_folders"
+        folder_cache = cache_folder(cache_dir) / "image_folders"
 
     val = path / "val"
     if val.is_dir() and not (val / "pairs").is_dir() and list_images(val):

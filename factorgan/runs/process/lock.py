@@ -21,7 +21,7 @@ from typing import Iterator
 
 from factorgan.runs import checkpoint
 from factorgan.errors import RunError, RunInUse
-from factorgan.runs.directory import discard_failed_start, entries
+from factorgan.runs.rundir.folder import discard_failed_start, entries
 
 LOCK = ".lock"
 
@@ -117,7 +117,7 @@ class RunLock:
 
 def discard_unless_in_use(run_dir: str | Path, before: set[str], run_path: str | None = None,
                           lock: RunLock | None = None) -> bool:
-    """Remove what a failed start wrote (:func:`~factorgan.runs.directory.discard_failed_start`)
+    """Remove what a failed start wrote (:func:`~factorgan.runs.rundir.folder.discard_failed_start`)
     unless another process holds the run directory (then its files are not ours to remove).
     ``lock``: this process's lock on it, when still held; else it is taken for a moment.
     Returns whether the directory was removed."""

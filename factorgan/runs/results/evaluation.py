@@ -3,7 +3,7 @@ settings and the schedule of evaluations during training, and the key that names
 settings an evaluation's numbers depend on (``metrics.json`` keeps results per key).
 
     evaluation:
-      _target_: factorgan.experiments.paired_mnist.PairedMNISTEvaluator
+      _target_: factorgan.evaluators.paired_mnist.PairedMNISTEvaluator
       num_samples: null        # evaluator settings (constructor arguments)
       every: 500               # also evaluate every 500 generator steps (0: only at the end)
       during: {num_samples: 500}   # settings changed for the evaluations during training

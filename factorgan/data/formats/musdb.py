@@ -20,8 +20,8 @@ frames-major, and read a snippet at a time with ``pread`` (:class:`SongFile`): m
 does not grow with the number of songs. A training sample is a
 snippet of 128 frames starting every 64 frames.
 
-The songs are read in :mod:`factorgan.data.musdb_songs`, cached in
-:mod:`factorgan.data.musdb_cache`; this module is the dataset (:class:`MusdbData`).
+The songs are read in :mod:`factorgan.data.formats.musdb_songs`, cached in
+:mod:`factorgan.data.formats.musdb_cache`; this module is the dataset (:class:`MusdbData`).
 """
 from __future__ import annotations
 
@@ -35,10 +35,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData
-from factorgan.data.in_memory import paired_count
-from factorgan.data.musdb_cache import SongFile, build_cache, default_cache_dir
-from factorgan.data.musdb_songs import (  # noqa: F401 (MUSDB_RATE, PARTS, SOURCES, log_spectrogram: here as before)
+from factorgan.cache import cache_folder
+from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, paired_count
+from factorgan.data.formats.musdb_cache import SongFile, build_cache
+from factorgan.data.formats.musdb_songs import (  # noqa: F401 (MUSDB_RATE, PARTS, SOURCES, log_spectrogram: here as before)
     HELP, MUSDB_RATE, PARTS, SOURCES, AudioSettings, check_song_files, detect_layout, list_songs, log_spectrogram,
     read_track,
 )
@@ -123,24 +123,24 @@ class MusdbData(TrainingData):
         batch = torch.from_numpy(np.stack(arrays).astype(np.float32))
         return batch.to(self._device, non_blocking=True)
 
-    def _draw(self, n: int, high: int, generator: torch.Generator) -> Tensor:
-        return torch.randint(high, (n,), generator=generator, device=generator.device)
+    def _draw(self, n: int, high: int, rng: torch.Generator) -> Tensor:
+        return torch.randint(high, (n,), generator=rng, device=rng.device)
 
-    def sample_paired(self, n: int, generator: torch.Generator) -> Tensor:
+    def sample_paired(self, n: int, rng: torch.Generator) -> Tensor:
         if self.paired == 0:
             raise DatasetError("this model needs paired songs but paired=0; set paired ≥ 1")
-        return self._gather(TRAIN, self.paired_rows[self._draw(n, len(self.paired_rows), generator).cpu()])
+        return self._gather(TRAIN, self.paired_rows[self._draw(n, len(self.paired_rows), rng).cpu()])
 
-    def sample_part(self, i: int, n: int, generator: torch.Generator) -> Tensor:
-        return self._gather(TRAIN, self._draw(n, len(self.index[TRAIN]), generator), slice(i, i + 1))
+    def sample_part(self, i: int, n: int, rng: torch.Generator) -> Tensor:
+        return self._gather(TRAIN, self._draw(n, len(self.index[TRAIN]), rng), slice(i, i + 1))
 
-    def sample_inputs(self, n: int, generator: torch.Generator, paired_only: bool = False) -> Tensor:
+    def sample_inputs(self, n: int, rng: torch.Generator, paired_only: bool = False) -> Tensor:
         if paired_only:
-            return self.sample_paired(n, generator)[:, :1]
-        return self.sample_part(0, n, generator)
+            return self.sample_paired(n, rng)[:, :1]
+        return self.sample_part(0, n, rng)
 
-    def sample_outputs(self, n: int, generator: torch.Generator) -> Tensor:
-        return self._gather(TRAIN, self._draw(n, len(self.index[TRAIN]), generator), slice(1, 3))
+    def sample_outputs(self, n: int, rng: torch.Generator) -> Tensor:
+        return self._gather(TRAIN, self._draw(n, len(self.index[TRAIN]), rng), slice(1, 3))
 
     # ---- evaluation -----------------------------------------------------------------
     def num_samples(self, split: str = TEST) -> int:
@@ -216,7 +216,7 @@ def musdb(
     if paired > len(tracks[TRAIN]):
         raise PairedCountError(f"paired={paired} songs is larger than the {len(tracks[TRAIN])} training songs "
                                f"of {root_path}; the maximum is paired={len(tracks[TRAIN])}")
-    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    cache = cache_folder(cache_dir, "musdb")
     n_workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     folder = build_cache(root_path, is_wav, tracks[TRAIN] + tracks[TEST], settings, cache, n_workers)
     arrays = {k: [SongFile(folder / t.subset / f"{t.name}.npy") for t in v] for k, v in tracks.items()}

@@ -1,7 +1,7 @@
 """Cityscapes scenes and colour segmentation maps in pix2pix's aligned layout.
 
 Layout (the pix2pix ``cityscapes.tar.gz`` archive, 2,975 train / 500 val files; read by
-:mod:`factorgan.data.aligned`)::
+:mod:`factorgan.data.formats.aligned`)::
 
     <root>/cityscapes/train/*.jpg    each file: photo | colour map, side by side
     <root>/cityscapes/val/*.jpg
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from factorgan.data import aligned
+from factorgan.data.formats import aligned
 from factorgan.data.in_memory import DatasetError, InMemoryData
 from factorgan.method.factorisation import Factorisation
 

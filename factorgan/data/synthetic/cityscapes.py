@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from factorgan.data.cityscapes_labels import LABELS
+from factorgan.data.formats.cityscapes_labels import LABELS
 
 CLASS_NAMES = ("sky", "building", "road", "sidewalk", "vegetation", "car", "person", "pole",
                "traffic sign", "ego vehicle")

@@ -1,0 +1,1 @@
+"""Readers of datasets on disk, each returning a ``TrainingData`` (docs/extending.md)."""

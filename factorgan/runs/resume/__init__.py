@@ -1,0 +1,1 @@
+"""How a start treats an existing run (the resume policy), and starting from another run's weights."""

@@ -1,0 +1,1 @@
+"""What a run writes to TensorBoard: the event writer and scalar logging."""
