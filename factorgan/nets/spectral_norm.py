@@ -103,6 +103,13 @@ class _SNLinearFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
+        # In the forward's dtype: a double backward (R1's create_graph) runs this inside
+        # the caller's autocast region, where mm would drop to bf16 beside fp32 u, v.
+        with fp32_region(grad.device):
+            return _SNLinearFn._backward(ctx, grad)
+
+    @staticmethod
+    def _backward(ctx, grad: Tensor):  # type: ignore[no-untyped-def]
         x, weight, xw, inv_sigma, u, v = ctx.saved_tensors
         g = grad * inv_sigma  # dL/d(xWᵀ)
         grad_x = torch.mm(g, weight) if ctx.needs_input_grad[0] else None

@@ -97,8 +97,12 @@ CONV = ["experiment=cityscapes_seg", "dataset=synthetic", "dataset.sample_shape=
 
 @pytest.mark.parametrize("setting", [
     ("model=factorgan", *SMALL), ("model=gan", *SMALL), tuple(CONV), (*CONV, "model=cyclegan"),
-], ids=["factorgan-mlp", "gan-mlp", "factorgan-unet", "cyclegan-unet"])
+    ("model=factorgan", *SMALL, "augment=ada", "penalty=pairs"), ("model=gan", *SMALL, "penalty=r1"),
+], ids=["factorgan-mlp", "gan-mlp", "factorgan-unet", "cyclegan-unet", "factorgan-ada-pairs", "gan-r1"])
 def test_bf16_autocast_trains_like_fp32(tmp_path, setting):
+    """bf16 autocast (``speed=fast``) gives fp32's losses to bf16's precision, with the
+    few-pairs remedies too (R1's double backward runs through the spectral-norm layers'
+    hand-written backward inside the autocast region)."""
     runs = {}
     for precision in ("fp32", "bf16"):
         t = build_trainer(compose_config(*TINY, *setting, f"trainer.precision={precision}"), tmp_path / precision)
@@ -111,6 +115,8 @@ def test_bf16_autocast_trains_like_fp32(tmp_path, setting):
     log32, log16 = runs["fp32"].scalars.flush(), runs["bf16"].scalars.flush()
     assert log32.keys() == log16.keys()
     for k in log32:  # bf16 keeps ~3 significant digits: same losses to a loose tolerance
+        if k.endswith("/r_t") or k.startswith("acc/"):
+            continue  # means of signs: a logit near 0 may flip sign in bf16
         assert abs(log32[k] - log16[k]) < 0.03 * max(1.0, abs(log32[k])), (k, log32[k], log16[k])
     for (k, a), b in zip(runs["fp32"].D.state_dict().items(), runs["bf16"].D.state_dict().values()):
         assert b.dtype == a.dtype, k  # weights, spectral-norm vectors and BN stats stay fp32
@@ -187,8 +193,9 @@ def test_a_training_step_reads_nothing_back_to_the_host(tmp_path, setting):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_a_cuda_training_step_never_synchronises(tmp_path):
-    t = build_trainer(compose_config(*TINY, *SMALL, "device=cuda"), tmp_path)
+@pytest.mark.parametrize("remedies", [(), ("augment=ada", "penalty=pairs")], ids=["plain", "ada-pairs"])
+def test_a_cuda_training_step_never_synchronises(tmp_path, remedies):
+    t = build_trainer(compose_config(*TINY, *SMALL, "device=cuda", *remedies), tmp_path)
     t.train_step()
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")  # any synchronising call raises
