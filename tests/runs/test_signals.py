@@ -137,9 +137,15 @@ def test_a_signal_outside_the_training_steps_stops_at_once(handlers):
 
 def test_without_installed_handlers_ctrl_c_is_a_keyboard_interrupt(monkeypatch, tmp_path):
     """Library use (``factorgan.train(cfg)`` in a notebook) keeps Python's behaviour."""
-    signal_during_step(monkeypatch, 3, signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        train(compose_config(*FAST, "trainer.max_steps=12"), tmp_path)
+    # Python's own handler, whatever this process inherited (a shell's background job
+    # starts with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        signal_during_step(monkeypatch, 3, signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            train(compose_config(*FAST, "trainer.max_steps=12"), tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_messages_say_how_to_continue(tmp_path):
