@@ -29,7 +29,7 @@ from factorgan.samples.images import _font, colourise, image_grid
 
 ROWS_PER_OCTAVE = 24   # log-frequency rows per octave of the grid's spectrograms
 MIN_WIDTH = 160        # a snippet's tiles are at least this wide (each frame repeated)
-DYNAMIC_RANGE_DB = 70  # the colour scale: the loudest (99.5 % quantile) to this far below
+DYNAMIC_RANGE_DB = 80  # the colour scale: the loudest (99.9 % quantile) to this far below
 TICKS_HZ = (50, 100, 200, 500, 1000, 2000, 5000, 10000)
 CLIP_SECONDS = 4.0     # TensorBoard audio: about this long per example (its song allowing)
 PEAK = 0.9             # the loudest clip of an example peaks here
@@ -143,8 +143,8 @@ class SpectrogramSampleWriter(SampleWriter):
         rows = torch.cat([cond, out, self.truth.float()], dim=1)  # (n, C_in + 2·C_out, bins, frames)
         bins, frames = rows.shape[-2:]
         positions = log_frequency_rows(bins, self.sample_rate, self.n_fft)
-        db = decibels(self.truth.flatten()[:1_000_000])
-        top = float(torch.quantile(db, 0.995))  # a few bright peaks saturate
+        db = resample_rows(decibels(self.truth.float().flatten(0, 1)[:64].movedim(1, 0).flatten(1)), positions)
+        top = float(torch.quantile(db.flatten()[:1_000_000], 0.999))  # as shown (log rows): a few peaks saturate
         widen = max(1, math.ceil(MIN_WIDTH / frames))
         tiles = torch.stack([spectrogram_image(x, top, positions, widen) for row in rows for x in row])
         grid = image_grid(tiles, nrow=rows.shape[1], padding=2, pad_value=1.0, scale=1,
