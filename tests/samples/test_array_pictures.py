@@ -66,3 +66,14 @@ def test_pair_plot_has_a_panel_per_pair_of_parts_and_projects_long_parts(tmp_pat
     assert coords[:, 1].var() >= ((v - v.mean(0)) @ np.eye(4)).var(0).max() - 1e-9
     many = vectors((1,) * (MAX_PAIR_PARTS + 1))
     assert not ArraySampleWriter(tmp_path, Constant((MAX_PAIR_PARTS + 1,)), many, seed=0).pairs
+
+
+def test_conditional_rows_share_their_inputs_with_the_real_rows(tmp_path):
+    data = vectors((4, 8), input_parts=1)
+    writer = ArraySampleWriter(tmp_path, Constant((8,)), data, seed=0, n=6)
+    real_in, _ = data.split_inputs(writer.real)
+    fake_in, fake_out = data.split_inputs(writer.draw())
+    torch.testing.assert_close(fake_in, real_in.clamp(0, 1))  # row i: the same input part
+    assert fake_out.eq(0.25).all()
+    assert writer.labels == ["part 0 (input)", "part 1"]
+    assert writer.pair_plot().shape[0] == 3
