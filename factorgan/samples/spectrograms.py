@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.tensorboard import SummaryWriter
 
-from factorgan.data.interface import TrainingData
+from factorgan.data.interface import TEST, TrainingData
 from factorgan.samples.generate import eval_mode
 from factorgan.samples.grids import SampleWriter
 from factorgan.samples.images import _font, colourise, image_grid
@@ -35,10 +35,10 @@ CLIP_SECONDS = 4.0     # TensorBoard audio: about this long per example (its son
 PEAK = 0.9             # the loudest clip of an example peaks here
 
 
-def log_frequency_rows(bins: int, sample_rate: int, n_fft: int, rows_per_octave: int = ROWS_PER_OCTAVE) -> Tensor:
+def log_frequency_rows(bins: int, rows_per_octave: int = ROWS_PER_OCTAVE) -> Tensor:
     """Fractional bin positions ``(rows,)`` of a log-frequency axis from bin 1 (the lowest
-    above 0 Hz) to the top bin, ``rows_per_octave`` rows an octave, lowest first."""
-    del sample_rate, n_fft  # the bins' spacing is linear whatever their width in Hz
+    above 0 Hz) to the top bin, ``rows_per_octave`` rows an octave, lowest first (the
+    same for any bin width in Hz)."""
     octaves = math.log2(bins - 1)
     rows = max(2, int(round(octaves * rows_per_octave)) + 1)
     return torch.logspace(0.0, octaves, rows, base=2.0)
@@ -99,6 +99,11 @@ def frequency_axis(height: int, tops: list[int], rows: int, positions: Tensor, b
     return strip.expand(3, -1, -1).clone()
 
 
+def _along_time(snippets: Tensor) -> Tensor:
+    """Consecutive snippets ``(count, C, bins, frames)`` as one ``(C, bins, count·frames)``."""
+    return snippets.permute(1, 2, 0, 3).flatten(2)
+
+
 def griffin_lim(log_mag: Tensor, n_fft: int = 512, hop: int = 256, iters: int = 32) -> Tensor:
     """Audio ``(samples,)`` from ``log1p`` magnitudes ``(n_fft // 2, frames)`` (the top bin
     dropped) by Griffin-Lim from zero phase."""
@@ -142,7 +147,7 @@ class SpectrogramSampleWriter(SampleWriter):
         cond, out = self.data.split_inputs(self.generate())
         rows = torch.cat([cond, out, self.truth.float()], dim=1)  # (n, C_in + 2·C_out, bins, frames)
         bins, frames = rows.shape[-2:]
-        positions = log_frequency_rows(bins, self.sample_rate, self.n_fft)
+        positions = log_frequency_rows(bins)
         db = resample_rows(decibels(self.truth.float().flatten(0, 1)[:64].movedim(1, 0).flatten(1)), positions)
         top = float(torch.quantile(db.flatten()[:1_000_000], 0.999))  # as shown (log rows): a few peaks saturate
         widen = max(1, math.ceil(MIN_WIDTH / frames))
@@ -173,8 +178,6 @@ class SpectrogramSampleWriter(SampleWriter):
         """Example ``i``'s clip: (input, generated, true) spectrograms ``(C, bins, frames)``
         of consecutive snippets of its song (about :attr:`audio_seconds`; one snippet on
         data that cannot tell which snippets follow each other)."""
-        from factorgan.data.interface import TEST
-
         frames = self.data.sample_shape[-1]
         count = max(1, round(self.audio_seconds * self.sample_rate / (self.hop * frames)))
         if hasattr(self.data, "clip_rows") and hasattr(self.data, "example_rows"):
@@ -187,8 +190,7 @@ class SpectrogramSampleWriter(SampleWriter):
         with torch.no_grad(), eval_mode(self.G):
             z = self.z[i : i + 1].expand(len(cond), -1).to(device)
             out = self.G(z, cond.to(device)).float().cpu()
-        join = lambda s: s.permute(1, 2, 0, 3).flatten(2)  # (count, C, bins, frames) -> (C, bins, count·frames)  # noqa: E731
-        return join(cond), join(out), join(truth)
+        return _along_time(cond), _along_time(out), _along_time(truth)
 
     def clips(self, i: int) -> dict[str, Tensor]:
         """Example ``i``'s audio clips in listening order, named ``<k>_<what>``: the inputs,
