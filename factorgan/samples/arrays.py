@@ -78,7 +78,8 @@ def heatmap_figure(real: Tensor, generated: Tensor, split, labels: Sequence[str]
         edges = np.cumsum(sizes)
         for edge in edges[:-1]:
             ax.axvline(edge - 0.5, color="white", linewidth=2.5)
-        ax.set_xticks(edges - np.asarray(sizes) / 2 - 0.5, labels, fontsize=8)
+        ax.set_xticks(edges - np.asarray(sizes) / 2 - 0.5, labels, fontsize=8,
+                      rotation=90 if len(sizes) > 6 else 0)  # many parts: names upright, not overlapping
         ax.tick_params(axis="x", length=0)
         ax.set_title(name, fontsize=10)
     axes[0].set_ylabel("sample")
