@@ -36,20 +36,36 @@ COMMAND = Command(
 )
 
 
-def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, **meta: object) -> Path:
+def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, preview: Tensor | None = None,
+              **meta: object) -> Path:
     """``samples`` (N, C, H, W) -> ``path`` (key ``samples``) and a grid preview ``path.png``
-    (``groups``: the parts' channel counts, shown side by side; see :func:`displayable`).
+    (``groups``: the parts' channel counts, shown side by side; see :func:`displayable`;
+    ``preview``: that image instead, ``(1 | 3, H, W)``).
 
     Each file is written whole or not at all (:func:`~factorgan.runs.checkpoint.write_atomic`):
     a full disk is a :class:`RunError` saying so, and leaves no partial file."""
     again = "run the same command again (add overwrite=true)"
     array = samples.numpy().astype(np.float32)
     checkpoint.write_atomic(path, lambda f: np.savez_compressed(f, samples=array, **meta), again)
-    grid = image_grid(displayable(samples[:64], groups), nrow=8, padding=2, pad_value=0.5)
+    grid = preview if preview is not None else image_grid(displayable(samples[:64], groups), nrow=8, padding=2,
+                                                          pad_value=0.5)
     checkpoint.write_atomic(path.with_suffix(".png"), lambda f: save_png(grid, f),
                             f"write the preview again: {again}",
                             intact=f"The samples are in {path}; no partial preview was left.")
     return path
+
+
+def vector_preview(data, samples: Tensor, n: int = 32) -> Tensor:  # noqa: ANN001 - TrainingData
+    """Vector samples' preview: the first ``n`` as a heat map beside ``n`` real ones, parts
+    bounded and named (:func:`factorgan.samples.arrays.heatmap_figure`)."""
+    from factorgan.data.interface import TEST
+    from factorgan.samples.arrays import figure_image, heatmap_figure, part_labels
+
+    labels = part_labels(data.factorisation.num_parts, getattr(data, "part_names", None), data.input_parts)
+    real = data.examples(n).float().clamp(0, 1)
+    fig = heatmap_figure(real, samples[:n], data.factorisation.split, labels,
+                         real_name="held-out" if data.num_samples(TEST) else "training")
+    return figure_image(fig)
 
 
 def main(argv: list[str]) -> Path:
@@ -72,7 +88,8 @@ def main(argv: list[str]) -> Path:
         low, high = low.cpu(), high.cpu()
         scale = {"low": low.numpy(), "high": high.numpy(),
                  "samples_data": (low + (high - low) * samples).numpy().astype(np.float32)}
-    write_npz(out, samples, f.display_groups(), seed=seed, step=trainer.step, checkpoint=ckpt, **scale)
+    preview = vector_preview(trainer.data, samples) if samples.dim() == 2 else None
+    write_npz(out, samples, f.display_groups(), preview, seed=seed, step=trainer.step, checkpoint=ckpt, **scale)
     print(f"Wrote {n} samples {tuple(samples.shape[1:])} of {args['run']} ({ckpt}, step "
           f"{trainer.step}, seed {seed}) to {out} (preview {out.with_suffix('.png')})")
     return out

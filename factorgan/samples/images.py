@@ -208,3 +208,17 @@ def save_png(image: Tensor, path: str | Path | BinaryIO) -> Path | BinaryIO:
     target = path if hasattr(path, "write") else Path(path)  # type: ignore[arg-type]
     Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else np.ascontiguousarray(array)).save(target, format="PNG")
     return target
+
+
+@functools.lru_cache(maxsize=4)
+def _colour_table(name: str) -> Tensor:
+    from matplotlib import colormaps
+
+    return torch.from_numpy(colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3].astype(np.float32))
+
+
+def colourise(values: Tensor, cmap: str = "magma") -> Tensor:
+    """Values ``(..., H, W)`` in [0, 1] -> RGB ``(..., 3, H, W)`` through a matplotlib colour
+    map (256 steps; values outside [0, 1] are clipped)."""
+    index = values.detach().float().clamp(0, 1).mul(255).round().long()
+    return _colour_table(cmap)[index].movedim(-1, -3).contiguous()

@@ -25,7 +25,7 @@ from factorgan.runs.tensorboard.events import RunWriter
 from factorgan.runs.process import signals
 from factorgan.runs.tensorboard.scalars import NonFiniteLossError, ScalarLog, check_finite
 from factorgan.summary import one_line, tensorboard_layout
-from factorgan.samples.grids import SampleWriter
+from factorgan.samples.grids import SampleWriter, default_writer
 from factorgan.training import overfit
 from factorgan.training.cuda_graphs import make_step_runner
 from factorgan.training.precision import autocast, check_precision
@@ -83,7 +83,7 @@ class Trainer:
         config: the resolved config, stored in every checkpoint.
         steps: what the D and G steps compute (default: GAN / FactorGAN's); its further
             networks train with the generator's optimiser.
-        samples: the sample-grid writer (default: :class:`SampleWriter` of ``generator``).
+        samples: the sample-grid writer (default: :func:`default_writer`'s, of ``generator``).
         during_evaluation: evaluations during training (``evaluation.every``; None: off).
     """
 
@@ -129,7 +129,7 @@ class Trainer:
         # purge_step writes a SessionLog.START at that step; readers drop earlier events at
         # steps >= it).
         self._purge_step: int | None = None
-        self.samples = samples if samples is not None else SampleWriter(self.run_dir, generator, data, seed)
+        self.samples = samples if samples is not None else default_writer(self.run_dir, generator, data, seed)
         self.during_evaluation = during_evaluation
 
     def precision(self) -> contextlib.AbstractContextManager:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import TINY, compose_config
 from factorgan.cli import sample
@@ -94,6 +95,8 @@ def test_experiment_trains_and_samples_in_the_data_units(tmp_path, model):
     with np.load(out) as f:
         unit, data, low, high = f["samples"], f["samples_data"], f["low"], f["high"]
     assert unit.shape == (9, 12) and data.shape == (9, 12)
+    preview = np.asarray(Image.open(out.with_suffix(".png")))
+    assert preview.ndim == 3 and min(preview.shape[:2]) >= 300  # the heat maps, real | generated, not a strip
     np.testing.assert_allclose(data, low + (high - low) * unit, rtol=1e-6, atol=1e-5)
     assert (np.nanmin(x, axis=0) <= data + 1e-4).all() and (data <= np.nanmax(x, axis=0) + 1e-4).all()
 

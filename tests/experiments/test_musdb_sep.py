@@ -95,7 +95,29 @@ def test_tensorboard_gets_the_spectrograms_and_audio_of_every_part(songs, tmp_pa
     events = EventAccumulator(str(run_dir / "tb"), size_guidance={"audio": 0, "images": 0})
     events.Reload()
     assert "samples" in events.Tags()["images"]
-    assert set(events.Tags()["audio"]) == {f"audio/{p}" for p in (
-        "mixture", "accompaniment_generated", "vocals_generated", "accompaniment_true", "vocals_true")}
-    clip = events.Audio("audio/vocals_true")[-1]
-    assert clip.sample_rate == 22_050 and clip.length_frames == 2 * (32 - 1) * 256  # two 32-frame snippets
+    # each heard example: the mixture, then each part true and generated, in that order
+    names = ["1_mixture", "2_accompaniment_true", "3_accompaniment_generated", "4_vocals_true", "5_vocals_generated"]
+    assert sorted(events.Tags()["audio"]) == [f"audio/example{i}/{n}" for i in (1, 2) for n in names]
+    clips = {n: events.Audio(f"audio/example1/{n}")[-1] for n in names}
+    # a few seconds: consecutive snippets of the song (its 4 s allow 10 of 32 frames, 3.7 s), not one
+    frames = {clip.length_frames for clip in clips.values()}
+    assert len(frames) == 1 and frames.pop() / 22_050 > 3.5
+    assert all(clip.sample_rate == 22_050 for clip in clips.values())
+
+
+@needs_ffmpeg
+def test_audio_clips_of_an_example_share_one_gain(songs, tmp_path):
+    from factorgan.build import build_trainer
+
+    cfg = config(songs, tmp_path / "cache", "paired=1", "evaluation=null", "samples.n=2")
+    trainer = build_trainer(cfg, tmp_path / "run")
+    writer = trainer.samples
+    clips = writer.clips(0)
+    assert list(clips) == ["1_mixture", "2_accompaniment_true", "3_accompaniment_generated", "4_vocals_true",
+                           "5_vocals_generated"]
+    peaks = {name: float(a.abs().max()) for name, a in clips.items()}
+    assert max(peaks.values()) == pytest.approx(0.9, abs=1e-4)  # the loudest clip of the example at 0.9
+    assert peaks["4_vocals_true"] < 0.8 * peaks["1_mixture"]  # the others keep their loudness relative to it
+    rows = trainer.data.clip_rows(int(trainer.data.example_rows(2)[0]), 100)
+    assert len(set(trainer.data.index["test"][rows, 0].tolist())) == 1  # one song's snippets, in order
+    assert (rows.diff() == 1).all()

@@ -161,3 +161,46 @@ def test_spectrogram_columns_are_named_after_the_parts():
     assert labels(writer, 1, 2) == ["mixture", "accompaniment generated", "vocals generated",
                                     "accompaniment true", "vocals true"]
     assert labels(writer, 1, 1) == ["input 1", "part 1 generated", "part 1 true"]  # names that do not fit
+
+
+def spectrogram_writer(tmp_path, frames: int = 32):
+    from factorgan.samples.spectrograms import SpectrogramSampleWriter
+
+    data = random_parts((3, 256, frames), dim=0, sizes=[1, 1, 1], paired=4, n_train=6, n_test=3, input_parts=1)
+    return SpectrogramSampleWriter(tmp_path, Constant((2, 256, frames), value=0.5), data, seed=0, n=2)
+
+
+def test_spectrogram_grid_has_whole_labels_a_frequency_axis_and_wide_colour_tiles(tmp_path):
+    from factorgan.samples.spectrograms import MIN_WIDTH, ROWS_PER_OCTAVE, log_frequency_rows
+
+    writer = spectrogram_writer(tmp_path)
+    grid = writer.grid()
+    assert grid.shape[0] == 3  # a colour map, not grey
+    positions = log_frequency_rows(256)
+    assert len(positions) == round(8 * ROWS_PER_OCTAVE) + 1  # 43 Hz .. 11 kHz: 8 octaves, log-spaced
+    ratios = positions[1:] / positions[:-1]
+    torch.testing.assert_close(ratios, torch.full_like(ratios, ratios[0].item()))
+    tile_w = MIN_WIDTH  # 32 frames, each 5 px wide: wide enough for "accompaniment" on one line
+    axis = grid.shape[2] - (5 * (tile_w + 2) + 2)
+    assert 20 <= axis <= 60  # the Hz axis strip on the left
+    top = grid.shape[1] - (2 * (len(positions) + 2) + 2)  # the header above 2 rows of log-frequency tiles
+    assert top >= 10
+    text = grid[:, :top, axis:].min(0).values < TEXT
+    for j in range(5):
+        left = 2 + j * (tile_w + 2)
+        assert text[:, left : left + tile_w].any(), j
+    from PIL import ImageDraw, Image
+    from factorgan.samples.images import HEADER_FONT_SIZES, _font
+    width = ImageDraw.Draw(Image.new("L", (1, 1))).textlength("accompaniment", font=_font(HEADER_FONT_SIZES[0]))
+    assert width <= tile_w - 4  # the whole word, at the largest size: nothing cut
+    assert (grid[:, top:, :axis].min(0).values < TEXT).any()  # tick labels beside the rows
+    assert (grid[:, top + 2 : top + 2 + len(positions), axis + 2 : axis + 2 + tile_w].std(0) > 0).any()  # colour
+
+
+def test_spectrogram_clips_fall_back_to_one_snippet_at_one_gain(tmp_path):
+    writer = spectrogram_writer(tmp_path)
+    clips = writer.clips(0)
+    assert list(clips) == ["1_mixture", "2_accompaniment_true", "3_accompaniment_generated", "4_vocals_true",
+                           "5_vocals_generated"]
+    assert max(float(a.abs().max()) for a in clips.values()) == pytest.approx(0.9, abs=1e-4)
+    assert {len(a) for a in clips.values()} == {(32 - 1) * 256}  # data without song order: its one snippet

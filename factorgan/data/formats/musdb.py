@@ -152,9 +152,23 @@ class MusdbData(TrainingData):
     def examples(self, n: int) -> Tensor:
         """``n`` test snippets spread evenly over the test songs (the first ones of a song
         are often an intro without vocals), on the CPU."""
+        return self.samples(TEST, self.example_rows(n)).cpu()
+
+    def example_rows(self, n: int) -> Tensor:
+        """The test split's rows of :meth:`examples`."""
         total = self.num_samples(TEST)
-        rows = torch.linspace(0, total - 1, min(n, total)).round().long()
-        return self.samples(TEST, rows).cpu()
+        return torch.linspace(0, total - 1, min(n, total)).round().long()
+
+    def clip_rows(self, row: int, count: int) -> Tensor:
+        """Up to ``count`` consecutive test snippets of test row ``row``'s song, around and
+        including ``row`` (a song's test snippets follow each other without overlap, so
+        they join into a clip of ``count`` snippets' length)."""
+        songs = self.index[TEST][:, 0]
+        same = torch.nonzero(songs == songs[int(row)]).flatten()
+        first, last = int(same[0]), int(same[-1])
+        count = max(1, min(int(count), last - first + 1))
+        start = min(max(first, int(row) - count // 2), last - count + 1)
+        return torch.arange(start, start + count)
 
     def song_names(self, split: str = TEST) -> list[str]:
         return list(self.names[split])
