@@ -32,19 +32,6 @@ from factorgan.training.precision import autocast, check_precision
 from factorgan.training.steps import AdversarialSteps, StepContext, Steps
 
 
-def write_hparams(writer: Any, hparams: dict[str, Any], metrics: dict[str, float], step: int) -> None:
-    """The HParams view's session (run settings -> ``metrics``) in ``writer``'s own event
-    file, with the metrics as scalars at ``step``: TensorBoard lists the run once
-    (``SummaryWriter.add_hparams`` would write a second run, ``<log dir>/<run_name>``)."""
-    from torch.utils.tensorboard.summary import hparams as hparams_summaries
-
-    file_writer = writer.file_writer  # SummaryWriter makes it in __init__ (add_hparams writes there too)
-    for summary in hparams_summaries(hparams, metrics):  # experiment, session start, session end
-        file_writer.add_summary(summary, step)
-    for tag, value in metrics.items():
-        writer.add_scalar(tag, value, step)
-
-
 @dataclass
 class Schedule:
     """How long to train and how often to log, sample and checkpoint (generator steps)."""
@@ -129,6 +116,7 @@ class Trainer:
         # purge_step writes a SessionLog.START at that step; readers drop earlier events at
         # steps >= it).
         self._purge_step: int | None = None
+        self._layout_written: RunWriter | None = None  # the writer that holds the Custom Scalars layout
         self.samples = samples if samples is not None else default_writer(self.run_dir, generator, data, seed)
         self.during_evaluation = during_evaluation
 
@@ -251,8 +239,8 @@ class Trainer:
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, self.step)
         self.log_memorisation()  # the curves' last point, beside the result
-        write_hparams(self.writer, run_metrics.hparams(self.config), {f"hparam/{k}": v for k, v in metrics.items()},
-                      self.step)
+        self.writer.add_run_hparams(run_metrics.hparams(self.config), {f"hparam/{k}": v for k, v in metrics.items()},
+                                    self.step)
         self.writer.flush()
         return True
 
@@ -289,7 +277,7 @@ class Trainer:
     def write_layout(self, metrics: dict[str, float]) -> None:
         """TensorBoard's Custom Scalars layout (:func:`factorgan.summary.tensorboard_layout`),
         once per writer: the evaluation's charts with their baselines first."""
-        if getattr(self, "_layout_written", None) is self._writer and self._writer is not None:
+        if self._writer is not None and self._layout_written is self._writer:
             return
         self.writer.add_custom_scalars(tensorboard_layout(metrics))
         self._layout_written = self._writer

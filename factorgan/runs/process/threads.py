@@ -31,13 +31,9 @@ def cgroup_cpu_limit(root: Path | None = None) -> float | None:
     without a quota: cgroup v2 ``cpu.max`` (``"150000 100000"``, ``"max 100000"``), else
     cgroup v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (quota -1: none)."""
     root = CGROUP_ROOT if root is None else Path(root)
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no (readable) cgroup v2 file: v1 below
         quota, _, period = (root / "cpu.max").read_text().strip().partition(" ")
-        if quota == "max":
-            return None
-        return int(quota) / int(period or 100000)
-    except (OSError, ValueError):
-        pass
+        return None if quota == "max" else int(quota) / int(period or 100000)
     for folder in (root / "cpu", root / "cpu,cpuacct", root):
         try:
             quota_us = int((folder / "cpu.cfs_quota_us").read_text())

@@ -34,6 +34,20 @@ class RunWriter:
         attr = getattr(self._writer, name)
         return self._guarded(attr) if callable(attr) else attr
 
+    def add_run_hparams(self, hparams: dict[str, Any], metrics: dict[str, float], step: int) -> None:
+        """The HParams view's session (run settings -> ``metrics``) in this run's own event
+        file, with the metrics as scalars at ``step``: TensorBoard lists the run once
+        (``SummaryWriter.add_hparams`` would write a second run, ``<log dir>/<run_name>``)."""
+        from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+        def write() -> None:
+            for summary in hparams_summaries(hparams, metrics):  # experiment, session start, session end
+                self._writer.file_writer.add_summary(summary, step)
+            for tag, value in metrics.items():
+                self._writer.add_scalar(tag, value, step)
+
+        self._guarded(write)()
+
     def _guarded(self, method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         def call(*args: Any, **kwargs: Any) -> Any:
