@@ -115,8 +115,8 @@ def test_bf16_autocast_trains_like_fp32(tmp_path, setting):
     log32, log16 = runs["fp32"].scalars.flush(), runs["bf16"].scalars.flush()
     assert log32.keys() == log16.keys()
     for k in log32:  # bf16 keeps ~3 significant digits: same losses to a loose tolerance
-        if k.endswith("/r_t") or k.startswith("acc/"):
-            continue  # means of signs: a logit near 0 may flip sign in bf16
+        if k.endswith("/r_t") and any(o.startswith("penalty=") for o in setting):
+            continue  # R1 keeps the penalised logits near 0, where bf16 may flip their sign (a mean of signs)
         assert abs(log32[k] - log16[k]) < 0.03 * max(1.0, abs(log32[k])), (k, log32[k], log16[k])
     for (k, a), b in zip(runs["fp32"].D.state_dict().items(), runs["bf16"].D.state_dict().values()):
         assert b.dtype == a.dtype, k  # weights, spectral-norm vectors and BN stats stay fp32
