@@ -23,18 +23,19 @@ if TYPE_CHECKING:  # the names below, for type checkers and editors; imported on
     from factorgan.data.pools import PooledData, from_observed, from_pools
     from factorgan.errors import ConfigError, DatasetError, FactorganError, RunError
     from factorgan.method.discriminator import CombinedDiscriminator, RealBatch
-    from factorgan.method.factorisation import Factorisation, GridFactorisation, Parts
+    from factorgan.method.factorisation import BaseFactorisation, Factorisation, GridFactorisation, Parts
     from factorgan.method.losses import GENERATOR_OBJECTIVES, discriminator_bce, generator_objective
     from factorgan.method.terms import Batch, Term, combine, joint, marginal, observed_dependency, p_dependency, q_dependency
     from factorgan.method.tree import FactorisationTree
     from factorgan.method.variants import factorgan_terms, factorised_discriminator, joint_discriminator, tree_discriminator
     from factorgan.samples.generate import draw_samples, eval_mode, uniform_noise
-    from factorgan.training.loop import Schedule, Trainer
+    from factorgan.training.loop import Schedule, Trainer, TrainerSettings
     from factorgan.training.steps import AdversarialSteps, StepContext, Steps, real_batch
 
 # Public name -> the module that defines it.
 _EXPORTS = {
     # the method
+    "BaseFactorisation": "factorgan.method.factorisation",
     "Parts": "factorgan.method.factorisation",
     "Factorisation": "factorgan.method.factorisation",
     "GridFactorisation": "factorgan.method.factorisation",
@@ -76,6 +77,7 @@ _EXPORTS = {
     "Evaluator": "factorgan.contracts",
     # whole runs
     "Trainer": "factorgan.training.loop",
+    "TrainerSettings": "factorgan.training.loop",
     "Schedule": "factorgan.training.loop",
     "train": "factorgan.cli.train",
     "build_trainer": "factorgan.build",

@@ -15,27 +15,26 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from factorgan.checks import check_batch
+from factorgan.checks import check_batch, check_device
 from factorgan.contracts import check_generator, check_steps
 from factorgan.data.pools import NO_PAIRS_MODELS
 from factorgan.errors import CliError, DatasetError
 from factorgan.runs import checkpoint
 from factorgan.runs.results.evaluation import DuringTraining, EvaluationPlan, during_training, split_evaluation
 from factorgan.runs.rundir.config_file import CONFIG, read_config
-from factorgan.training.loop import Schedule, Trainer
+from factorgan.training.loop import TrainerSettings, Trainer
 
 # What a trainer is built for (build_trainer's ``purpose``).
 Purpose = Literal["new", "resume", "read"]
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
+    """The device ``name`` (checked by :func:`~factorgan.checks.check_device`): ``auto``
+    picks CUDA when present, else the CPU."""
+    check_device(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={name} was asked for but CUDA is not available; use device=cpu")
-    return device
+    return torch.device(name)
 
 
 def compiled(net: torch.nn.Module, on: bool) -> torch.nn.Module:
@@ -84,9 +83,10 @@ def build_trainer(
     memory_format = torch.channels_last if cfg.get("channels_last", False) else torch.preserve_format
     compile_nets = bool(cfg.get("compile", False))
     torch.manual_seed(cfg.seed)  # network initialisation
-    data = instantiate(cfg.dataset).to(device, memory_format=memory_format)
+    data = instantiate(cfg.dataset)
     if cfg.get("factorisation") is not None:  # the same samples cut into other parts
         data = data.with_factorisation(instantiate(cfg.factorisation))
+    data = data.to(device, memory_format=memory_format)
 
     def make_generator(out_shape: Any, cond_shape: Any) -> torch.nn.Module:
         net = instantiate(cfg.generator, out_shape=out_shape, cond_shape=cond_shape)
@@ -130,7 +130,7 @@ def build_trainer(
         data=data,
         objective=instantiate(cfg.loss),
         make_optimizer=instantiate(cfg.optimizer),
-        schedule=Schedule(**cfg.trainer),
+        settings=TrainerSettings(**cfg.trainer),
         run_dir=run_dir,
         seed=cfg.seed,
         generator_inputs_paired_only=cfg.model.generator_inputs == "paired",

@@ -34,9 +34,9 @@ def check_paired(paired: Any) -> None:
 
 def check_trainer(trainer: Mapping[str, Any]) -> None:
     """``trainer.*``: known keys, whole numbers where counts are meant, the schedule's own checks."""
-    from factorgan.training.loop import Schedule
+    from factorgan.training.loop import TrainerSettings
 
-    known = {f.name: f for f in fields(Schedule)}
+    known = {f.name: f for f in fields(TrainerSettings)}
     for key, value in trainer.items():
         if key not in known:
             raise ConfigError(f"trainer.{key} is not a trainer setting; the settings are: {', '.join(known)}")
@@ -49,7 +49,7 @@ def check_trainer(trainer: Mapping[str, Any]) -> None:
         if trainer.get(key, 0) < 0:
             raise ConfigError(f"trainer.{key}={trainer[key]} must be ≥ 0 (0: off)")
     try:
-        Schedule(**trainer)
+        TrainerSettings(**trainer)
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err)) from None
 

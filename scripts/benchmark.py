@@ -204,7 +204,7 @@ def run_case(overrides: list[str], device: str, quick: bool) -> dict[str, Any]:
         n_split = max(1, min(per_window, 20))
         try:
             for _ in range(n_split):
-                for _ in range(trainer.schedule.disc_iter):
+                for _ in range(trainer.settings.disc_iter):
                     ctx.generate = _timed(gen, split, "gen", dev)  # type: ignore[method-assign]
                     _timed(trainer.discriminator_step, split, "disc_total", dev)()
                 ctx.generate = gen  # type: ignore[method-assign]

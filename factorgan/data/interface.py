@@ -2,8 +2,7 @@
 
 A :class:`TrainingData` hands out batches, float32 in [0, 1] on its device, never its
 storage: an implementation may hold every sample on the device
-(:class:`factorgan.data.in_memory.InMemoryData`), memory-map them from disk or stream
-them. Nothing outside ``factorgan/data`` touches a dataset's tensors.
+(:class:`factorgan.data.pools.PooledData`), memory-map them from disk or stream them. Nothing outside ``factorgan/data`` touches a dataset's tensors.
 
 A joint sample ``(*sample_shape)`` splits into K parts (:attr:`factorisation`); the first
 :attr:`input_parts` of them are generator inputs in conditional models (the scene in
@@ -18,7 +17,7 @@ import torch
 from torch import Tensor
 
 from factorgan.errors import DatasetError, PairedCountError  # noqa: F401 (here as before)
-from factorgan.method.factorisation import Parts
+from factorgan.method.factorisation import BaseFactorisation
 
 TRAIN, TEST = "train", "test"
 
@@ -55,7 +54,7 @@ class TrainingData(abc.ABC):
     """Batches for training (drawn with a ``torch.Generator`` on :attr:`device`, so no
     host sync) and for evaluation (by index, in a fixed order)."""
 
-    factorisation: Parts
+    factorisation: BaseFactorisation
     input_parts: int  # leading parts given to the generator (0: unconditional)
     paired: int  # complete samples available as pairs
     name: str
@@ -138,7 +137,7 @@ class TrainingData(abc.ABC):
         m = min(n, self.num_samples(split))
         return self.samples(split, torch.arange(m, device=self.device)).cpu()
 
-    def with_factorisation(self, factorisation: Parts) -> "TrainingData":
+    def with_factorisation(self, factorisation: BaseFactorisation) -> "TrainingData":
         """The same samples cut into other parts (``factorisation=slices|quadrants|grid``
         in the config); returns the data. Datasets that store their parts apart (users'
         pools) keep the cut their files have."""

@@ -23,9 +23,10 @@ Who draws from where (docs/your_own_data.md):
 | CycleGAN's domain B                    | every sample holding all output parts              |
 
 The paper's experiments (the first ``paired`` samples complete, every sample's parts in
-the part pools) are the special case where every row is complete: with the same random
-stream a :class:`PooledData` then draws exactly the batches
-:class:`~factorgan.data.in_memory.InMemoryData` draws.
+the part pools) are the special case where every row is complete:
+:class:`~factorgan.data.in_memory.InMemoryData` is the constructor for it (from one
+tensor of whole samples), and such data can be cut into other parts
+(:meth:`PooledData.with_factorisation`).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from torch import Tensor
 
 from factorgan.data.interface import TEST, TRAIN, DatasetError, PairedCountError, TrainingData, as_float
 from factorgan.data.interface import parse_paired  # noqa: F401 (here as before)
-from factorgan.method.factorisation import Factorisation
+from factorgan.method.factorisation import Factorisation, BaseFactorisation
 
 # Models that train without any complete sample, named in the error when one is needed.
 NO_PAIRS_MODELS = "model=factorgan_no_cp (no D_P), and model=cyclegan for conditional data"
@@ -63,6 +64,8 @@ class PooledData(TrainingData):
             the digits a classifier trains on) and its labels; default: the complete
             samples, no labels.
         test_labels: per-sample labels of ``test`` ``(T, K)``.
+        sample_shape: the joint sample's shape; default: the parts' shapes joined along a
+            slice factorisation's dimension (a grid factorisation needs it given).
     """
 
     def __init__(
@@ -70,7 +73,7 @@ class PooledData(TrainingData):
         parts: Sequence[Tensor],
         rows: Tensor,
         test: Tensor,
-        factorisation: Factorisation,
+        factorisation: BaseFactorisation,
         paired: int | None = None,
         input_parts: int = 0,
         name: str = "dataset",
@@ -78,6 +81,7 @@ class PooledData(TrainingData):
         train_reference: Tensor | None = None,
         train_labels: Tensor | None = None,
         test_labels: Tensor | None = None,
+        sample_shape: Sequence[int] | None = None,
     ) -> None:
         k = factorisation.num_parts
         if len(parts) != k:
@@ -91,8 +95,8 @@ class PooledData(TrainingData):
         self.factorisation = factorisation
         self.name = name
         self.part_names = list(part_names) if part_names else None
-        self._sample_shape = self._check_parts(parts, test)
-        rows = rows.long()
+        self._sample_shape = self._check_parts(parts, test, sample_shape)
+        rows = rows.long().to(parts[0].device)  # indexed by indices drawn on the parts' device
         self._check_rows(parts, rows)
         self.parts = list(parts)
         self.rows = rows
@@ -118,17 +122,26 @@ class PooledData(TrainingData):
         self._observed_tables: dict[tuple[int, ...], Tensor] = {}  # group -> (R, K) rows, built on first use
 
     # ---- construction checks ------------------------------------------------------
-    def _check_parts(self, parts: Sequence[Tensor], test: Tensor) -> tuple[int, ...]:
+    def _check_parts(self, parts: Sequence[Tensor], test: Tensor, given: Sequence[int] | None) -> tuple[int, ...]:
         f = self.factorisation
         ranks = {p.dim() for p in parts}
         if len(ranks) != 1:
             raise DatasetError(f"{self.name}: the part pools have different ranks {[p.dim() for p in parts]}")
-        # The joint shape: part 0's shape with the factorised dimension made whole.
-        shape = list(parts[0].shape[1:])
-        if f.dim >= len(shape):
-            raise DatasetError(f"{self.name}: parts of shape {tuple(shape)} have no sample dim {f.dim} to join along")
-        shape[f.dim] = sum(f.sizes)
-        sample_shape = tuple(shape)
+        if given is not None:
+            sample_shape = tuple(int(s) for s in given)
+        elif isinstance(f, Factorisation):
+            # The joint shape: part 0's shape with the factorised dimension made whole.
+            shape = list(parts[0].shape[1:])
+            if f.dim >= len(shape):
+                raise DatasetError(f"{self.name}: parts of shape {tuple(shape)} have no sample dim {f.dim} to join along")
+            shape[f.dim] = sum(f.sizes)
+            sample_shape = tuple(shape)
+        else:
+            raise DatasetError(f"{self.name}: give sample_shape, the joint shape {f} cuts")
+        try:
+            f.check_shape(sample_shape)
+        except ValueError as err:
+            raise DatasetError(f"{self.name}: {err}") from None
         for i, p in enumerate(parts):
             want = f.part_shape(sample_shape, i)
             if tuple(p.shape[1:]) != want:
@@ -170,8 +183,16 @@ class PooledData(TrainingData):
     def device(self) -> torch.device:
         return self.parts[0].device
 
+    @property
+    def all_complete(self) -> bool:
+        """Whether every sample holds every part (the paper's data)."""
+        return self.complete.shape[0] == self.rows.shape[0]
+
     def pool_sizes(self) -> dict[str, int]:
-        """How many samples feed what: complete, paired, and each part's observations."""
+        """How many samples feed what: complete, paired, and each part's observations
+        (data whose every sample is complete: its pairs and samples)."""
+        if self.all_complete:
+            return {"paired": self.paired, "samples": int(self.rows.shape[0])}
         sizes = {"complete": int(self.complete.shape[0]), "paired": self.paired}
         for i, p in enumerate(self.parts):
             sizes[f"part_{i}"] = int(p.shape[0])
@@ -198,8 +219,14 @@ class PooledData(TrainingData):
         """``n`` samples drawn with replacement from the first ``high`` rows of ``table``
         (columns = the parts ``which``), their parts joined, as float."""
         idx = table[torch.randint(high, (n,), generator=rng, device=self.device)]
+        return as_float(self._joined(idx, which))
+
+    def _joined(self, idx: Tensor, which: Sequence[int]) -> Tensor:
+        """The parts ``which`` of the samples ``idx`` ``(n, len(which))`` (rows of a
+        table whose columns are those parts), joined, as stored (uint8 or float)."""
+        which = list(which)
         pieces = [self.parts[p][idx[:, j]] for j, p in enumerate(which)]
-        return as_float(torch.cat(pieces, dim=self.factorisation.dim + 1))
+        return pieces[0] if len(which) == 1 else self.factorisation.join_some(pieces, which)
 
     def sample_paired(self, n: int, rng: torch.Generator) -> Tensor:
         if self.paired == 0:
@@ -271,13 +298,36 @@ class PooledData(TrainingData):
         if split == TRAIN:
             if self.train_reference is not None:
                 return as_float(self.train_reference[index.to(self.train_reference.device)].to(self.device))
-            rows = self.complete[index.to(self.device)]
-            pieces = [self.parts[p][rows[:, p]] for p in range(self.factorisation.num_parts)]
-            return as_float(torch.cat(pieces, dim=self.factorisation.dim + 1))
+            return as_float(self._joined(self.complete[index.to(self.device)], range(self.factorisation.num_parts)))
         raise ValueError(f"split={split!r}: use {TRAIN!r} or {TEST!r}")
 
     def labels(self, split: str = TEST) -> Tensor | None:
         return self.train_labels if split == TRAIN else self.test_labels
+
+    def with_factorisation(self, factorisation: BaseFactorisation) -> "PooledData":
+        """The same samples cut into ``factorisation``'s parts (``factorisation=slices|
+        quadrants|grid`` in the config): data whose every sample is complete only, since
+        parts stored apart have only the cut their files have. In place; returns self."""
+        if not self.all_complete:
+            return super().with_factorisation(factorisation)  # type: ignore[return-value]  (raises)
+        shape = self.sample_shape
+        try:
+            factorisation.check_shape(shape)
+            if self.input_parts >= factorisation.num_parts:
+                raise ValueError(f"{factorisation.num_parts} parts leave none to generate beside {self.input_parts} input parts")
+            if self.input_parts:  # the generator's input and output must each be one tensor
+                factorisation.joined_shape(shape, list(range(self.input_parts)))
+                factorisation.joined_shape(shape, list(range(self.input_parts, factorisation.num_parts)))
+        except ValueError as err:
+            raise DatasetError(f"factorisation {factorisation} does not fit {self.name}: {err}") from None
+        whole = self._joined(self.complete, range(self.factorisation.num_parts))  # (S, *sample_shape) in row order
+        parts, rows = complete_pools(whole, factorisation)
+        PooledData.__init__(
+            self, parts, rows, self.test, factorisation, paired=self.paired, input_parts=self.input_parts,
+            name=self.name, train_reference=self.train_reference, train_labels=self.train_labels,
+            test_labels=self.test_labels, sample_shape=shape,
+        )
+        return self
 
     def __repr__(self) -> str:
         pools = ", ".join(f"{k}={v}" for k, v in self.pool_sizes().items())
@@ -285,6 +335,14 @@ class PooledData(TrainingData):
 
 
 # ---- builders ---------------------------------------------------------------------
+def complete_pools(x: Tensor, factorisation: BaseFactorisation) -> tuple[list[Tensor], Tensor]:
+    """Pools of complete samples ``x`` ``(N, *sample_shape)``: each part of every sample
+    (contiguous, in sample order) and the table ``(N, K)`` whose row n points at sample n."""
+    n, k = x.shape[0], factorisation.num_parts
+    parts = [p.contiguous() for p in factorisation.split(x)]
+    return parts, torch.arange(n, device=x.device).unsqueeze(1).expand(n, k)
+
+
 def from_observed(
     x: Tensor, observed: Tensor, factorisation: Factorisation, **kwargs: object
 ) -> PooledData:

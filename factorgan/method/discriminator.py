@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from factorgan.method.augment import Augment
-from factorgan.method.factorisation import Parts
+from factorgan.method.factorisation import BaseFactorisation
 from factorgan.method.losses import discriminator_bce_and_accuracy
 from factorgan.method.penalties import R1Penalty
 from factorgan.method.terms import GENERATED, PAIRED, PART, Batch, Term, combine, input_shape
@@ -87,7 +87,7 @@ class CombinedDiscriminator(nn.Module):
         self,
         terms: Sequence[Term],
         nets: Mapping[str, nn.Module],
-        factorisation: Parts,
+        factorisation: BaseFactorisation,
         sample_shape: Sequence[int],
         spectral_norm: bool = True,
         stack_same_shape: bool = False,

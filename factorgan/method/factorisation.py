@@ -6,7 +6,7 @@ sample dimension (rows of a stacked digit image, channel groups of an image pair
 can be chosen in the config for any dataset that stores whole samples
 (``factorisation=slices|quadrants|grid``, docs/your_own_data.md).
 The dependency discriminators need samples from the product of the part marginals;
-:meth:`Parts.shuffle` draws them by taking every part except the first from its own
+:meth:`BaseFactorisation.shuffle` draws them by taking every part except the first from its own
 random permutation of the batch.
 """
 from __future__ import annotations
@@ -18,8 +18,9 @@ import torch
 from torch import Tensor
 
 
-class Parts(abc.ABC):
-    """A way to cut joint samples into K parts (what every factorisation offers)."""
+class BaseFactorisation(abc.ABC):
+    """A way to cut joint samples into K parts (what every factorisation offers; a new
+    cut subclasses it)."""
 
     @property
     @abc.abstractmethod
@@ -88,7 +89,9 @@ class Parts(abc.ABC):
         return self.join(shuffled)
 
 
-class Factorisation(Parts):
+Parts = BaseFactorisation  # its earlier name
+
+class Factorisation(BaseFactorisation):
     """Split samples of shape ``sample_shape`` into parts along ``dim``.
 
     Args:
@@ -149,7 +152,7 @@ class Factorisation(Parts):
         return f"Factorisation(dim={self.dim}, sizes={self.sizes})"
 
 
-class GridFactorisation(Parts):
+class GridFactorisation(BaseFactorisation):
     """Cut images ``(C, H, W)`` into a grid of blocks, row-major: part ``r · cols + c`` is
     the block in grid row r, column c. ``rows`` / ``cols``: a count of equal blocks
     (``rows=2, cols=2``: quadrants, K = 4) or the blocks' heights / widths.

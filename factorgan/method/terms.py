@@ -27,7 +27,7 @@ from typing import Mapping, Sequence
 
 from torch import Tensor
 
-from factorgan.method.factorisation import Parts
+from factorgan.method.factorisation import BaseFactorisation
 
 # Where one side of a term's batch comes from.
 PAIRED = "paired"  # complete real samples (the first `paired` of the dataset)
@@ -155,7 +155,7 @@ def select_terms(spec: str | Sequence[str], terms: Sequence[Term], num_parts: in
     return tuple(n for n in names if n in spec)
 
 
-def input_shape(term: Term, factorisation: Parts, sample_shape: Sequence[int]) -> tuple[int, ...]:
+def input_shape(term: Term, factorisation: BaseFactorisation, sample_shape: Sequence[int]) -> tuple[int, ...]:
     """Shape of one input of ``term``'s network, for joint samples of ``sample_shape``."""
     if term.parts is None:
         return tuple(int(s) for s in sample_shape)

@@ -50,7 +50,7 @@ from typing import Any
 from torch import Tensor
 
 from factorgan.errors import ConfigError
-from factorgan.method.factorisation import Parts
+from factorgan.method.factorisation import BaseFactorisation
 from factorgan.method.terms import (GENERATED, PART, Batch, Term, marginal, observed_dependency, p_dependency,
                                    q_dependency)
 
@@ -245,7 +245,7 @@ class FactorisationTree:
         return show(self.root)
 
 
-class MaskedViews(Parts):
+class MaskedViews(BaseFactorisation):
     """``inner`` (a factorisation), letting a term see any set of parts: a set ``inner``
     cannot join into one tensor (a grid's top two quadrants) is shown as the whole sample
     with the other parts zeroed. A function of the seen parts alone, so Theorem 1 holds;
@@ -253,7 +253,7 @@ class MaskedViews(Parts):
     part or all of them that way (so terms on different sets take one input shape and
     can share a network)."""
 
-    def __init__(self, inner: Parts, sample_shape: Sequence[int], mask_all: bool = False) -> None:
+    def __init__(self, inner: BaseFactorisation, sample_shape: Sequence[int], mask_all: bool = False) -> None:
         self.inner = inner
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.mask_all = mask_all

@@ -13,7 +13,7 @@ from torch import nn
 from factorgan.method.augment import Augment
 from factorgan.method.discriminator import CombinedDiscriminator
 from factorgan.method.penalties import R1Penalty
-from factorgan.method.factorisation import Parts
+from factorgan.method.factorisation import BaseFactorisation
 from factorgan.nets.spectral_norm import apply_spectral_norm
 from factorgan.method.terms import Term, input_shape, joint
 from factorgan.method.tree import FactorisationTree, MaskedViews  # tree imports terms only: no cycle
@@ -42,7 +42,7 @@ def build(
     terms: Sequence[Term],
     make_net: NetFactory,
     sample_shape: Sequence[int],
-    factorisation: Parts,
+    factorisation: BaseFactorisation,
     spectral_norm: bool = True,
     width_mult: int = 1,
     stack_same_shape: bool = False,
@@ -74,7 +74,7 @@ def build(
 def factorised_discriminator(
     make_net: NetFactory,
     sample_shape: Sequence[int],
-    factorisation: Parts,
+    factorisation: BaseFactorisation,
     input_parts: int = 0,
     dep_p: bool = True,
     dep_q: bool = True,
@@ -96,7 +96,7 @@ def factorised_discriminator(
 def joint_discriminator(
     make_net: NetFactory,
     sample_shape: Sequence[int],
-    factorisation: Parts,
+    factorisation: BaseFactorisation,
     input_parts: int = 0,
     spectral_norm: bool = True,
     width_mult: int = 1,
@@ -116,7 +116,7 @@ def joint_discriminator(
 def tree_discriminator(
     make_net: NetFactory,
     sample_shape: Sequence[int],
-    factorisation: Parts,
+    factorisation: BaseFactorisation,
     tree: Any = "flat",
     input_parts: int = 0,
     dep_p: bool = True,

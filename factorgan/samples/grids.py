@@ -97,17 +97,6 @@ class SampleWriter:
         return latest
 
 
-def default_writer(run_dir: Path, generator: nn.Module, data: TrainingData, seed: int) -> SampleWriter:
-    """The sample writer a run gets without ``samples=``: image grids for images, heat
-    maps and pair plots of real and generated samples for vectors
-    (:class:`~factorgan.samples.arrays.ArraySampleWriter`)."""
-    if len(data.sample_shape) == 1:
-        from factorgan.samples.arrays import ArraySampleWriter
-
-        return ArraySampleWriter(run_dir, generator, data, seed)
-    return SampleWriter(run_dir, generator, data, seed)
-
-
 COMPARISON_LABELS = ("input", "generated", "real")
 
 

@@ -25,7 +25,8 @@ from factorgan.runs.tensorboard.events import RunWriter
 from factorgan.runs.process import signals
 from factorgan.runs.tensorboard.scalars import NonFiniteLossError, ScalarLog, check_finite
 from factorgan.summary import one_line, tensorboard_layout
-from factorgan.samples.grids import SampleWriter, default_writer
+from factorgan.samples.grids import SampleWriter
+from factorgan.samples.writers import default_writer
 from factorgan.training import overfit
 from factorgan.training.cuda_graphs import make_step_runner
 from factorgan.training.precision import autocast, check_precision
@@ -33,8 +34,9 @@ from factorgan.training.steps import AdversarialSteps, StepContext, Steps
 
 
 @dataclass
-class Schedule:
-    """How long to train and how often to log, sample and checkpoint (generator steps)."""
+class TrainerSettings:
+    """The ``trainer`` config group: how long to train, how often to log, sample and
+    checkpoint (generator steps), and how each step runs (CUDA graph, precision)."""
 
     max_steps: int
     disc_iter: int = 2
@@ -54,6 +56,9 @@ class Schedule:
         check_precision(self.precision)
 
 
+
+Schedule = TrainerSettings  # its earlier name
+
 class Trainer:
     """Trains a generator against a :class:`CombinedDiscriminator` on a dataset.
 
@@ -63,7 +68,7 @@ class Trainer:
         data: training data (:class:`factorgan.data.interface.TrainingData`) on the device.
         objective: generator objective on the combined logit (per-sample loss).
         make_optimizer: builds an optimiser from a parameter list (e.g. Adam partial).
-        schedule: steps and intervals.
+        settings: the `trainer` config group: steps, intervals, precision.
         run_dir: where events, samples and checkpoints go.
         seed: seeds the training RNG (noise, data indices, shuffles).
         generator_inputs_paired_only: conditional GAN baseline: inputs from paired data only.
@@ -81,7 +86,7 @@ class Trainer:
         data: TrainingData,
         objective: Objective,
         make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
-        schedule: Schedule,
+        settings: TrainerSettings,
         run_dir: str | Path,
         seed: int = 0,
         generator_inputs_paired_only: bool = False,
@@ -93,7 +98,7 @@ class Trainer:
         self.G, self.D, self.data = generator, discriminator, data
         self.steps: Steps = steps if steps is not None else AdversarialSteps()
         self.extra = self.steps.networks()  # e.g. CycleGAN's inverse generator
-        self.schedule = schedule
+        self.settings = settings
         self.run_dir = Path(run_dir)
         self.device = data.device
         self.seed = seed
@@ -105,7 +110,7 @@ class Trainer:
         self.rng = torch.Generator(self.device)
         self.rng.manual_seed(seed)
         self.ctx = StepContext(
-            G=generator, D=discriminator, data=data, rng=self.rng, batch_size=schedule.batch_size,
+            G=generator, D=discriminator, data=data, rng=self.rng, batch_size=settings.batch_size,
             objective=objective, precision=self.precision, inputs_paired_only=generator_inputs_paired_only,
         )
         self.step = 0
@@ -121,8 +126,8 @@ class Trainer:
         self.during_evaluation = during_evaluation
 
     def precision(self) -> contextlib.AbstractContextManager:
-        """The forward passes' numeric context (``schedule.precision``)."""
-        return autocast(self.device, self.schedule.precision)
+        """The forward passes' numeric context (``settings.precision``)."""
+        return autocast(self.device, self.settings.precision)
 
     # ---- the two steps --------------------------------------------------------------
     def discriminator_step(self) -> None:
@@ -150,7 +155,7 @@ class Trainer:
 
     def train_step(self) -> None:
         """One generator update: ``disc_iter`` discriminator steps, then the generator step."""
-        for _ in range(self.schedule.disc_iter):
+        for _ in range(self.settings.disc_iter):
             self.discriminator_step()
         self.generator_step()
 
@@ -163,14 +168,14 @@ class Trainer:
         return self._writer
 
     def fit(self) -> None:
-        """Train from ``self.step`` to ``schedule.max_steps``.
+        """Train from ``self.step`` to ``settings.max_steps``.
 
         A stop signal (Ctrl-C, SIGTERM, a cluster's pre-timeout signal; handlers from
         :func:`factorgan.runs.process.signals.install`) ends the loop after the current step: its
         pending scalars are logged, ``last.pt`` is written, and
         :class:`factorgan.runs.process.signals.Interrupted` is raised.
         """
-        s = self.schedule
+        s = self.settings
         for net in (self.G, self.D, *self.extra.values()):
             net.train()
         bar = tqdm(
@@ -202,7 +207,7 @@ class Trainer:
                 self._writer.flush()
 
     def after_step(self, bar: tqdm | None = None) -> None:
-        s, step = self.schedule, self.step
+        s, step = self.settings, self.step
         last = step == s.max_steps
         if step % s.log_every == 0 or step % s.ckpt_every == 0 or last:
             means = self.scalars.flush()
@@ -316,7 +321,7 @@ class Trainer:
         path = ckpt_dir / checkpoint.LAST
         hint = "continue from it: the same command with resume=true (a sweep: run it again)"
         checkpoint.save_atomic(state, path, hint)
-        if self.schedule.snapshot_every and self.step % self.schedule.snapshot_every == 0:
+        if self.settings.snapshot_every and self.step % self.settings.snapshot_every == 0:
             checkpoint.save_atomic(state, ckpt_dir / f"step_{self.step:07d}.pt", hint)
         return path
 

@@ -113,7 +113,7 @@ def test_split_pairs_match_by_name_without_extension(tmp_path):
         save(labels, tmp_path / "pairs" / "B" / f"{name}.png")
         written[name] = (scene, labels)
     data = image_folders(str(tmp_path), size=S, cache=False)
-    assert data.pool_sizes() == {"complete": 3, "paired": 3, "part_0": 3, "part_1": 3}
+    assert data.pool_sizes() == {"paired": 3, "samples": 3}  # every sample complete
     assert data.num_samples(TEST) == 0  # no val/
     for j, name in enumerate(["1", "2", "10"]):
         scene, labels = written[name]
@@ -145,7 +145,7 @@ def test_natural_order_and_paired_n_takes_the_first_n_pairs(tmp_path):
     assert {round(float(v) * 255) // 10 for v in drawn[:, 0, 0, 0]} == {1, 2, 3}
     parts = data.sample_part(0, 400, torch.Generator().manual_seed(1))
     assert len({round(float(v) * 255) // 10 for v in parts[:, 0, 0, 0]}) > 3
-    assert data.pool_sizes()["part_0"] == 11 and data.paired == 3
+    assert data.pool_sizes() == {"paired": 3, "samples": 11}
     assert image_folders(str(tmp_path), paired="all", size=S, cache=False).paired == 11
     assert image_folders(str(tmp_path), paired=None, size=S, cache=False).paired == 11
 

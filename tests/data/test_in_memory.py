@@ -136,7 +136,7 @@ def test_a_dataset_without_tensors_serves_training_grids_and_evaluation(tmp_path
     from factorgan.nets.mlp import MLPDiscriminator
     from factorgan.nets.mlp import MLPGenerator
     from factorgan.samples.generate import draw_samples
-    from factorgan.training.loop import Schedule, Trainer
+    from factorgan.training.loop import TrainerSettings, Trainer
 
     torch.manual_seed(0)
     data = StreamedData(n_train=40, n_test=10, paired=5, input_parts=int(conditional))
@@ -145,7 +145,7 @@ def test_a_dataset_without_tensors_serves_training_grids_and_evaluation(tmp_path
                                  data.sample_shape, data.factorisation, input_parts=data.input_parts)
     trainer = Trainer(G, D, data, objective=lambda v: torch.nn.functional.softplus(-v),
                       make_optimizer=lambda params: torch.optim.Adam(params, lr=1e-3),
-                      schedule=Schedule(max_steps=3, batch_size=6, log_every=1, sample_every=3, ckpt_every=3,
+                      settings=TrainerSettings(max_steps=3, batch_size=6, log_every=1, sample_every=3, ckpt_every=3,
                                         progress=False), run_dir=tmp_path)
     trainer.fit()
     assert trainer.step == 3 and data.reads > 0

@@ -167,3 +167,47 @@ def test_paper_data_has_a_group_of_parts_only_in_its_paired_samples():
     batch = mem.sample_observed((1, 2), 2000, g())
     assert set(batch[:, 1].tolist()) == {10.0, 20.0, 30.0, 40.0} and (batch[:, 0] == 0).all()
     torch.testing.assert_close(batch[:, 2], batch[:, 1] * 10)
+
+
+def test_in_memory_data_is_the_pooled_data_of_complete_samples():
+    """One data class: InMemoryData only builds the pools (each part of every sample, row
+    n pointing at sample n) and gives back the samples it was built from."""
+    x = torch.randint(256, (9, 5), dtype=torch.uint8)
+    mem = InMemoryData(x, x[:2], F2, paired=3)
+    assert isinstance(mem, PooledData) and mem.all_complete
+    assert torch.equal(mem.parts[0], x[:, :2]) and torch.equal(mem.parts[1], x[:, 2:])
+    assert torch.equal(mem.rows, torch.arange(9).unsqueeze(1).expand(9, 2))
+    assert torch.equal(mem.train, x) and mem.num_train == 9
+    assert mem.pool_sizes() == {"paired": 3, "samples": 9}
+
+
+def test_complete_pools_can_be_cut_into_other_parts_and_incomplete_ones_cannot():
+    from factorgan.method.factorisation import GridFactorisation
+
+    x = torch.rand(6, 1, 4, 6)
+    f = Factorisation(dim=1, sizes=[2, 2])
+    pool = from_pools(x, [x[:0, :, :2], x[:0, :, 2:]], f, test=x[:1], paired=4)
+    assert pool.all_complete and pool.with_factorisation(GridFactorisation(2, 3)) is pool
+    assert pool.factorisation.num_parts == 6 and pool.paired == 4 and pool.sample_shape == (1, 4, 6)
+    torch.testing.assert_close(pool.samples(TRAIN, torch.arange(6)), x, rtol=0, atol=0)
+    block = pool.sample_part(5, 50, g())  # bottom-right 2×2 blocks of the samples
+    assert block.shape == (50, 1, 2, 2)
+    assert {tuple(b.flatten().tolist()) for b in block} <= {tuple(b.flatten().tolist()) for b in x[:, :, 2:, 4:]}
+    pairs = pool.sample_paired(50, g(1))
+    assert {tuple(p.flatten().tolist()) for p in pairs} <= {tuple(s.flatten().tolist()) for s in x[:4]}
+    incomplete = from_pools(x[:3], [x[3:, :, :2], x[:0, :, 2:]], f, test=x[:0])
+    with pytest.raises(DatasetError, match="stores its parts apart"):
+        incomplete.with_factorisation(GridFactorisation(2, 2))
+
+
+def test_a_grid_cut_needs_the_sample_shape_given():
+    from factorgan.method.factorisation import GridFactorisation
+
+    grid = GridFactorisation(2, 2)
+    x = torch.rand(3, 1, 4, 4)
+    parts = grid.split(x)
+    rows = torch.arange(3).unsqueeze(1).expand(3, 4)
+    with pytest.raises(DatasetError, match="give sample_shape"):
+        PooledData(parts, rows, x[:0], grid)
+    data = PooledData(parts, rows, x[:0], grid, sample_shape=(1, 4, 4))
+    torch.testing.assert_close(data.samples(TRAIN, torch.tensor([2, 0])), x[[2, 0]], rtol=0, atol=0)

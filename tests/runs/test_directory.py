@@ -88,6 +88,10 @@ def test_resume_with_nothing_to_resume_is_refused_in_a_single_run(tmp_path):
         plan_run(run_dir, config("lam=0.5"), True, "refuse", needs_metrics=False)
     assert f"no run to resume in {run_dir}" in str(err.value)
     assert "runs in" in str(err.value) and "paired100_lam0.9_seed0" in str(err.value)
+    # a run with the same settings and a name (earlier speed presets named their runs)
+    save_run(tmp_path / "outputs" / "paired100_lam0.5_seed0_fast", config("lam=0.5"), step=4)
+    with pytest.raises(RunError, match=r"add name=fast to resume paired100_lam0.5_seed0_fast"):
+        plan_run(run_dir, config("lam=0.5"), True, "refuse", needs_metrics=False)
     # a sweep (on_existing=refuse or continue) keeps starting what is not there yet
     assert plan_run(run_dir, config("lam=0.5"), True, "refuse", False, multirun=True).action == "start"
     assert plan_run(run_dir, config("lam=0.5"), True, "continue", False, multirun=True).action == "start"

@@ -10,7 +10,8 @@ from factorgan.data.synthetic import random_parts
 from factorgan.samples.arrays import (
     MAX_PAIR_PARTS, ArraySampleWriter, heatmap_figure, pair_plot_figure, part_labels, principal_axes, project,
 )
-from factorgan.samples.grids import SampleWriter, default_writer
+from factorgan.samples.grids import SampleWriter
+from factorgan.samples.writers import default_writer
 from test_grids import Constant, Images  # the same fakes as the image grids' tests
 
 

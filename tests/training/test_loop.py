@@ -148,10 +148,10 @@ def test_existing_run_is_not_overwritten_and_resume_checks_the_config(run_dir):
 def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(run_dir):
     cfg = compose_config(*TINY, *SMALL_NETS, "trainer.max_steps=6")
     trainer = build_trainer(cfg, run_dir)
-    trainer.schedule.max_steps = 2
+    trainer.settings.max_steps = 2
     trainer.fit()
     good = checkpoint.load(run_dir / "checkpoints" / checkpoint.LAST)
-    trainer.schedule.max_steps = 6
+    trainer.settings.max_steps = 6
     trainer.ctx.objective = lambda v: v * float("nan")  # the generator loss turns NaN
     with pytest.raises(NonFiniteLossError, match="loss/g"):
         trainer.fit()

@@ -39,7 +39,7 @@ def test_trainer_step_equals_its_parts(tmp_path):
     whole = _train(tmp_path / "a", 3)
     parts = build_trainer(compose_config(*TINY, *SMALL), tmp_path / "b")
     for _ in range(3):
-        for _ in range(parts.schedule.disc_iter):
+        for _ in range(parts.settings.disc_iter):
             parts.discriminator_step()
         parts.generator_step()
     _assert_same_weights(whole, parts, rtol=0, atol=0)
@@ -206,15 +206,28 @@ def test_a_cuda_training_step_never_synchronises(tmp_path, remedies):
         torch.cuda.set_sync_debug_mode("default")
 
 
-def test_speed_presets_set_their_options_and_name_their_runs(tmp_path):
+def test_speed_presets_set_their_options_and_keep_the_run_directory(tmp_path):
     plain = compose_config(*TINY, *CONV, "speed=plain")  # the experiment itself asks for channels_last
     fast = compose_config(*TINY, *CONV, "speed=fast")
     assert (plain.trainer.precision, plain.trainer.cuda_graph, plain.channels_last, plain.compile) == (
         "fp32", False, False, False)
     assert (fast.trainer.precision, fast.trainer.cuda_graph, fast.channels_last) == ("bf16", True, True)
-    assert plain.run_path.endswith("_plain") and fast.run_path.endswith("_fast")  # side by side in a sweep
+    # The same maths: a preset leaves the run where it is (name= is the user's); a sweep
+    # over presets names its runs apart with the chosen preset.
+    assert plain.run_path == fast.run_path == compose_config(*TINY, *CONV).run_path
+    from hydra import compose, initialize_config_module
+    from hydra.core.hydra_config import HydraConfig
+
+    with initialize_config_module("factorgan.configs", version_base="1.3"):
+        named = compose("train", [*TINY, *CONV, "speed=fast", "name=${hydra:runtime.choices.speed}"],
+                        return_hydra_config=True)
+    HydraConfig.instance().set_config(named)  # what a command's job sees
+    try:
+        assert named.name == "fast" and named.run_path == fast.run_path + "_fast"
+    finally:
+        HydraConfig.instance().cfg = None
     t = build_trainer(fast, tmp_path)
-    assert t.schedule.cuda_graph and t.schedule.precision == "bf16"
+    assert t.settings.cuda_graph and t.settings.precision == "bf16"
     with pytest.warns(UserWarning, match="cuda_graph=true needs a CUDA device"):  # CPU: eager fallback
         t.fit()
     assert t.step == fast.trainer.max_steps and t._params_finite()

@@ -76,6 +76,9 @@ def nothing_to_resume(run_dir: Path) -> str:
     near = sorted(p.name for p in run_dir.parent.glob("*") if checkpoint.find(p) is not None) \
         if run_dir.parent.is_dir() else []
     hint = f"\n  runs in {run_dir.parent}: {', '.join(near)}" if near else ""
+    tagged = [n[len(run_dir.name) + 1:] for n in near if n.startswith(run_dir.name + "_")]
+    if tagged:  # e.g. a run named by a speed preset, which earlier versions did
+        hint += f"\n  the same settings with a name: add name={tagged[0]} to resume {run_dir.name}_{tagged[0]}"
     return (
         f"resume=true but there is no run to resume in {run_dir} (no checkpoints/{checkpoint.LAST}). "
         f"The run directory follows from the settings (experiment, model, paired, the experiment's "
