@@ -66,7 +66,9 @@ def build_trainer(
     """A complete trainer from a composed config.
 
     Args:
-        cfg: the composed config (``python -m factorgan.train``'s).
+        cfg: the composed config (``python -m factorgan.train``'s), in today's keys
+            (:func:`~factorgan.runs.rundir.compat.current_config` reads earlier ones; a
+            run's saved config is read so by :func:`load_run`).
         run_dir: where the run's events, samples and checkpoints go.
         config: the config the trainer stores in its checkpoints (a resume's merge of the
             saved and the current one); default: ``cfg`` resolved.
@@ -98,7 +100,7 @@ def build_trainer(
     # (a builder from before them still builds runs without them).
     remedies = {key: instantiate(cfg[key]) for key in ("augment", "penalty") if cfg.get(key) is not None}
     discriminator = instantiate(
-        cfg.model.discriminator,
+        cfg.model.combined,
         make_net=instantiate(cfg.discriminator),
         sample_shape=data.sample_shape,
         factorisation=data.factorisation,

@@ -5,7 +5,7 @@ of one step, for every experiment and model, on synthetic data of the real shape
     python scripts/benchmark.py --quick                 # a few minutes on 2 CPU cores
     python scripts/benchmark.py --device cuda --set trainer.cuda_graph=true
     python scripts/benchmark.py --cases paired_mnist,k_scaling --out bench.json
-    python scripts/benchmark.py --cases paired_mnist/factorgan --versus model.discriminator.stack_same_shape=false
+    python scripts/benchmark.py --cases paired_mnist/factorgan --versus model.combined.stack_same_shape=false
 
 Each case runs alone in a fresh process (its own peak memory; no two benchmarks share the
 cores). Steps/s is the median over several timed windows after warm-up. The split times

@@ -46,9 +46,9 @@ STUDIES: dict[str, dict[str, Any]] = {
     "hierarchical": {
         "experiment": ["experiment=mnist_halves"],
         "arms": {
-            "hierarchical": ["model.discriminator.tree=[[0,1],[2,3]]"],
-            "flat_digits": ["model.discriminator.tree=[{leaf:[0,1]},{leaf:[2,3]}]"],
-            "flat_halves": ["model.discriminator.tree=flat"],
+            "hierarchical": ["model.combined.tree=[[0,1],[2,3]]"],
+            "flat_digits": ["model.combined.tree=[{leaf:[0,1]},{leaf:[2,3]}]"],
+            "flat_halves": ["model.combined.tree=flat"],
         },
         "digits": ("fid_top", "fid_bottom"),
         "columns": ("fid_top", "fid_bottom", "fid", "dependency"),
@@ -56,8 +56,8 @@ STUDIES: dict[str, dict[str, Any]] = {
     "autoregressive": {
         "experiment": ["experiment=triple_mnist", "model=factorgan_tree"],
         "arms": {
-            "chain": ["model.discriminator.tree=chain"],
-            "flat": ["model.discriminator.tree=flat"],
+            "chain": ["model.combined.tree=chain"],
+            "flat": ["model.combined.tree=flat"],
         },
         "digits": ("fid_1", "fid_2", "fid_3"),
         "columns": ("fid_1", "fid_2", "fid_3", "fid", "dependency", "dependency_joint"),

@@ -22,6 +22,7 @@ from factorgan.errors import NonFiniteLossError, PairedCountError, RunError, Swe
 from factorgan.runs import checkpoint
 from factorgan.runs.process import console_log
 from factorgan.runs.resume import policy as run_policy
+from factorgan.runs.rundir.compat import current_config, upgrade_overrides
 from factorgan.runs.rundir.config_file import write_config
 from factorgan.runs.results import evaluation as run_evaluation
 from factorgan.runs.results import metrics_file as run_metrics
@@ -57,6 +58,7 @@ def train(
     line's; when given, a resumed run keeps its own values of keys the command line did
     not set (defaults that changed since the run was made).
     """
+    cfg = current_config(cfg)  # keys spelt as earlier versions did, read as today's
     # The config as a plain dict, once: checked, saved in config.yaml and every checkpoint.
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     check_config(config)  # before anything is built or written
@@ -172,8 +174,16 @@ def nonfinite_advice(run_dir: Path, cfg: DictConfig, overrides: Sequence[str]) -
     )
 
 
+def main() -> None:
+    """``python -m factorgan.train [key=value ...]`` (``factorgan-train``): Hydra's entry
+    point, with keys spelt as earlier versions did read as today's."""
+    sys.argv = [sys.argv[0], *upgrade_overrides(sys.argv[1:])]
+    hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
+    """One job of the command (each job of a sweep): the run in Hydra's output directory."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     with console_log.tee(run_dir, quiet=(SweepJobFailed,)):  # the console output, also in train.log

@@ -87,26 +87,26 @@ class Node:
 def _parse(spec: Any, where: str) -> Node:
     """A node from config data (see the module docstring); ``where`` locates it in errors."""
     if isinstance(spec, bool) or isinstance(spec, str):
-        raise ConfigError(f"model.discriminator.tree{where}: {spec!r} is not a part index, a list or {{leaf: [...]}}")
+        raise ConfigError(f"model.combined.tree{where}: {spec!r} is not a part index, a list or {{leaf: [...]}}")
     if isinstance(spec, int):
         return Node.leaf(spec)
     if isinstance(spec, Mapping):
         if set(spec) != {"leaf"}:
             raise ConfigError(
-                f"model.discriminator.tree{where}: a mapping must be {{leaf: [part, ...]}}, got {dict(spec)}")
+                f"model.combined.tree{where}: a mapping must be {{leaf: [part, ...]}}, got {dict(spec)}")
         parts = spec["leaf"]
         parts = [parts] if isinstance(parts, int) else list(parts)
         if not parts or not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
-            raise ConfigError(f"model.discriminator.tree{where}: a leaf lists part indices, got {parts!r}")
+            raise ConfigError(f"model.combined.tree{where}: a leaf lists part indices, got {parts!r}")
         return Node.leaf(*parts)
     if isinstance(spec, Sequence):
         if len(spec) < 2:
             raise ConfigError(
-                f"model.discriminator.tree{where}: a split needs at least 2 children, got {list(spec)!r} "
+                f"model.combined.tree{where}: a split needs at least 2 children, got {list(spec)!r} "
                 "(a leaf on several parts is written {leaf: [0, 1]})"
             )
         return Node.split(*(_parse(c, f"{where}[{i}]") for i, c in enumerate(spec)))
-    raise ConfigError(f"model.discriminator.tree{where}: {spec!r} is not a part index, a list or {{leaf: [...]}}")
+    raise ConfigError(f"model.combined.tree{where}: {spec!r} is not a part index, a list or {{leaf: [...]}}")
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class FactorisationTree:
     def __post_init__(self) -> None:
         if self.root.is_leaf:
             raise ConfigError(
-                f"model.discriminator.tree={self.describe_node(self.root)} is a single leaf, but the root must split "
+                f"model.combined.tree={self.describe_node(self.root)} is a single leaf, but the root must split "
                 "the sample into at least 2 children: e.g. [[0, 1], [2, 3]], flat or chain; a leaf may be a "
                 "child ([{leaf: [0, 1]}, 2, 3]). One marginal on the whole sample is a plain GAN: model=gan")
 
@@ -149,7 +149,7 @@ class FactorisationTree:
         elif spec == "chain":
             tree = cls.chain(num_parts)
         elif isinstance(spec, str):
-            raise ConfigError(f"model.discriminator.tree={spec!r}: give flat, chain, or nested lists of part indices")
+            raise ConfigError(f"model.combined.tree={spec!r}: give flat, chain, or nested lists of part indices")
         else:
             tree = cls(_parse(spec, ""))
         tree.check(num_parts)
@@ -163,7 +163,7 @@ class FactorisationTree:
             missing = sorted(set(range(num_parts)) - set(parts))
             extra = sorted(set(parts) - set(range(num_parts)))
             raise ConfigError(
-                f"model.discriminator.tree must place each of the factorisation's {num_parts} parts "
+                f"model.combined.tree must place each of the factorisation's {num_parts} parts "
                 f"(0..{num_parts - 1}) in exactly one leaf; "
                 + "; ".join(f"{what}: {ps}" for what, ps in
                             (("repeated", dupes), ("missing", missing), ("not a part", extra)) if ps)

@@ -154,3 +154,16 @@ def test_train_log_holds_the_runs_console_output(tmp_path, monkeypatch, capsys):
     assert code == 2
     log = (run_dir / "train.log").read_text()
     assert log.count("==== ") == 2 and "error: " in log.split("==== ")[-1] and "Traceback" not in log
+
+
+def test_model_discriminator_keys_of_earlier_versions_still_work(tmp_path, monkeypatch, capsys):
+    """``model.discriminator.*`` (today ``model.combined.*``) on the command line is read as
+    today's key, and the run's config.yaml says ``model.combined``."""
+    run_dir = tmp_path / "run"
+    code, err = run_main(monkeypatch, capsys, *SMALL, "trainer.max_steps=1", "model.discriminator.dep_q=false",
+                         f"hydra.run.dir={run_dir}")
+    assert code == 0, err
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert "discriminator" not in saved["model"] and saved["model"]["combined"]["dep_q"] is False
+    terms = {k.split(".")[1] for k in checkpoint.load(run_dir / "checkpoints" / checkpoint.LAST)["discriminator"]}
+    assert "dep_p" in terms and "dep_q" not in terms

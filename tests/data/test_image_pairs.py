@@ -149,7 +149,7 @@ def test_networks_at_64_pixels(variant):
     convs = [m for m in G.modules() if isinstance(m, (torch.nn.ConvTranspose2d, torch.nn.Conv2d))]
     want = [1024, 512, 256, 128, 64, 4] if variant == "table" else [512, 256, 128, 64, 4]
     assert [c.out_channels for c in convs] == want
-    D = instantiate(cfg.model.discriminator, make_net=instantiate(cfg.discriminator), sample_shape=data.sample_shape,
+    D = instantiate(cfg.model.combined, make_net=instantiate(cfg.discriminator), sample_shape=data.sample_shape,
                     factorisation=data.factorisation, input_parts=0)
     assert sorted(D.nets) == ["dep_p", "dep_q", "marginal_0", "marginal_1"]
     for name, net in D.nets.items():

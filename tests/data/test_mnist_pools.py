@@ -114,7 +114,7 @@ def test_mnist_halves_trains_each_tree_and_is_evaluated_as_paired_mnist(tmp_path
     """The hierarchical tree reads half-digits (its marginals) and whole digits (its inner
     pairs); flat over digits reads whole digits only; flat over halves no whole digit."""
     cfg = compose_config("experiment=mnist_halves", "paired=20", "dataset.top_only=60", "dataset.bottom_only=60",
-                         "dataset.half_only=40", f"model.discriminator.tree={tree}", *TINY_EVALUATED,
+                         "dataset.half_only=40", f"model.combined.tree={tree}", *TINY_EVALUATED,
                          "generator.hidden=16", "discriminator.hidden=16", "evaluation.num_samples=100",
                          "evaluation.every=0")
     assert cfg.run_path == "mnist_halves/factorgan_tree/paired20_lam0.9_top60_bottom60_halves40_seed0"

@@ -315,12 +315,12 @@ def test_shared_weights_one_network_per_kind_of_term():
 @pytest.mark.parametrize("tree,names", [
     ("[[0,1],[2,3]]", ["dep_p", "dep_q", "dep_p_0_1", "dep_q_0_1", "dep_p_2_3", "dep_q_2_3"]),
     ("chain", ["dep_p", "dep_q", "dep_p_0-1_2", "dep_q_0-1_2", "dep_p_0_1", "dep_q_0_1"]),
-    ("chain model.discriminator.share_weights=true",
+    ("chain model.combined.share_weights=true",
      ["dep_p", "dep_q", "dep_p_0-1_2", "dep_q_0-1_2", "dep_p_0_1", "dep_q_0_1"]),
 ])
 def test_a_tree_trains_on_paired_mnist_quadrants_and_logs_each_node(tree, names, run_dir, one_thread):
     tree, *more = tree.split()
-    cfg = compose_config("model=factorgan_tree", "factorisation=quadrants", f"model.discriminator.tree={tree}",
+    cfg = compose_config("model=factorgan_tree", "factorisation=quadrants", f"model.combined.tree={tree}",
                          *more, *TINY, "generator.hidden=16", "discriminator.hidden=16")
     trainer = train(cfg, run_dir)
     assert trainer.step == 4
@@ -344,5 +344,5 @@ def test_a_single_leaf_as_the_root_says_what_a_root_must_be():
     with pytest.raises(ConfigError) as err:
         FactorisationTree.from_config({"leaf": [0, 1, 2, 3]}, 4)
     message = str(err.value)
-    assert message.startswith("model.discriminator.tree={leaf: [0, 1, 2, 3]} is a single leaf")
+    assert message.startswith("model.combined.tree={leaf: [0, 1, 2, 3]} is a single leaf")
     assert "[[0, 1], [2, 3]]" in message and "model=gan" in message

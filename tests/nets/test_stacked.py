@@ -129,7 +129,7 @@ def _unstacked_state(d) -> dict[str, torch.Tensor]:
 def test_training_with_stacked_networks_matches_separate_networks(tmp_path, model):
     runs = {}
     for stack in (True, False):
-        cfg = compose_config(*TINY, f"model={model}", f"model.discriminator.stack_same_shape={stack}",
+        cfg = compose_config(*TINY, f"model={model}", f"model.combined.stack_same_shape={stack}",
                              "generator.hidden=32", "discriminator.hidden=32")
         t = build_trainer(cfg, tmp_path / str(stack))
         for _ in range(6):

@@ -75,6 +75,8 @@ def test_old_configs_upgrade_to_importable_targets_and_todays_keys(run):
         module, _, attr = target.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), target
     assert "trainer" not in new["model"] and ("steps" in new["model"]) == (name == "segmentation_cyclegan")
+    assert "discriminator" in old["model"] and "discriminator" not in new["model"]  # model.combined today
+    assert new["model"]["combined"] == upgrade_config({"model": {"discriminator": old["model"]["discriminator"]}})["model"]["combined"]
     assert new["run_tags"] == ({"lam": 0.9} if name == "paired_mnist_factorgan" else {})
     assert upgrade_config(new) == new  # today's configs pass unchanged
     # The same command line today composes the upgraded config, up to what may change on resume.
@@ -122,3 +124,25 @@ def test_old_runs_resume_from_their_checkpoints(old_run):
     moved = [k for k, v in before["generator"].items() if v.is_floating_point()
              and not torch.equal(v, after["generator"][k])]
     assert moved  # the old weights were loaded and trained on
+
+
+def test_earlier_spellings_of_model_combined_are_read_as_todays_keys(tmp_path, capsys):
+    """An experiment or model file of one's own that still sets ``model.discriminator.<key>``
+    over a model of today: merged over ``model.combined``, said once; command-line
+    overrides spelt that way become today's."""
+    from factorgan.build import build_trainer
+    from factorgan.runs.rundir.compat import current_config, upgrade_overrides
+
+    assert upgrade_overrides(["model.discriminator.tree=chain", "+model.discriminator.x=1", "~model.discriminator",
+                              "discriminator.hidden=8", "model.discriminators=1"]) == [
+        "model.combined.tree=chain", "+model.combined.x=1", "~model.combined", "discriminator.hidden=8",
+        "model.discriminators=1"]
+    today = compose_config(*OVERRIDES["paired_mnist_factorgan"])
+    assert current_config(today) is today and capsys.readouterr().err == ""
+    mixed = compose_config(*OVERRIDES["paired_mnist_factorgan"], "+model.discriminator.dep_q=false")
+    upgraded = current_config(mixed)
+    assert "model.discriminator is spelt model.combined" in capsys.readouterr().err
+    assert "discriminator" not in upgraded.model and upgraded.model.combined.dep_q is False
+    assert upgraded.model.combined.dep_p is True and upgraded.model.combined._target_ == today.model.combined._target_
+    t = build_trainer(upgraded, tmp_path)
+    assert [term.name for term in t.D.term_list] == ["marginal_0", "marginal_1", "dep_p"]

@@ -45,7 +45,7 @@ def test_benchmark_rejects_unknown_cases(bad, capsys):
 def test_versus_times_both_variants_alternately():
     bench = _benchmark_module()
     overrides = bench.cases()["k_scaling"]["k_scaling/K=4"] + ["generator.hidden=16", "discriminator.hidden=16"]
-    r = bench.run_versus(overrides, ["model.discriminator.stack_same_shape=false"], "cpu", quick=True)
+    r = bench.run_versus(overrides, ["model.combined.stack_same_shape=false"], "cpu", quick=True)
     assert len(r["a_blocks_ms"]) == len(r["b_blocks_ms"]) == 4 and r["steps_per_block"] >= 1
     assert min(r["a_blocks_ms"]) > 0 and min(r["b_blocks_ms"]) > 0
     assert min(r["a_blocks_ms"]) <= r["a_ms"] <= max(r["a_blocks_ms"])

@@ -65,7 +65,7 @@ def test_each_model_trains_and_writes_its_run(model, run_dir):
 def test_every_model_takes_the_few_pairs_remedies(model, pair_term, tmp_path):
     """The GAN baseline (and a tree) take the same augmentation and penalty as FactorGAN:
     p moves from 0, the penalty is logged and trained, the D loss stays finite."""
-    tree = ["model.discriminator.tree=flat"] if model == "factorgan_tree" else []
+    tree = ["model.combined.tree=flat"] if model == "factorgan_tree" else []
     t = train(compose_config(*TINY, *SMALL_NETS, f"model={model}", *tree, "augment=ada",
                              "augment.adaptive.speed=2", "penalty=r1", "trainer.max_steps=4"), tmp_path / "r")
     assert t is not None and pair_term in t.D.augmented and pair_term in t.D.penalised
@@ -80,7 +80,7 @@ def test_the_few_pairs_preset_penalises_d_q_of_every_split_and_the_gan_is_told_t
     pairs; on the GAN, which has none, a clear error instead of a silent no-op."""
     flat = build_trainer(compose_config(*TINY, *SMALL_NETS, "penalty=pairs"), tmp_path / "flat")
     assert flat.D.penalised == ("dep_q",) and flat.D.penalty.gamma == 1.0
-    tree = build_trainer(compose_config(*TINY, *SMALL_NETS, "model=factorgan_tree", "model.discriminator.tree=flat",
+    tree = build_trainer(compose_config(*TINY, *SMALL_NETS, "model=factorgan_tree", "model.combined.tree=flat",
                                         "penalty=pairs"), tmp_path / "tree")
     assert tree.D.penalised and all(n.startswith("dep_q") for n in tree.D.penalised)
     with pytest.raises(Exception, match=r"penalty.terms=q_dependency selects no term of this model .*joint"):

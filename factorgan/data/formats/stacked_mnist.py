@@ -15,7 +15,7 @@ the digits by class).
 
 ``prefix_only=N``: the N training stacks after the first ``paired`` are observed without
 their last digit (x1 .. x_{K-1} together, x_K never seen): data for the autoregressive
-tree (``model.discriminator.tree=chain``), whose pair for the prefix reads them
+tree (``model.combined.tree=chain``), whose pair for the prefix reads them
 (docs/experiments/trees.md). The other stacks beyond ``paired`` are isolated digits, as
 with ``prefix_only=0``, which is the plain in-memory dataset.
 

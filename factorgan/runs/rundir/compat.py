@@ -9,7 +9,11 @@ sub-discriminators' ``nets.<term>`` names) have not changed since release 0.1.0.
 from __future__ import annotations
 
 import copy
-from typing import Any
+import re
+import sys
+from typing import Any, Sequence
+
+from omegaconf import DictConfig, OmegaConf
 
 from factorgan.moved import MOVED
 
@@ -71,6 +75,9 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
 
     - old ``_target_`` paths (:func:`today_target`);
     - CycleGAN's ``model.trainer`` (a Trainer subclass) -> ``model.steps``;
+    - ``model.discriminator`` (the combined discriminator's builder) -> ``model.combined``
+      (merged over it where a config has both: an experiment file of one's own that sets
+      ``model.discriminator.<key>`` over a model of today);
     - ``lam``, once a key of every experiment (null outside PairedMNIST), is PairedMNIST's
       own: dropped where null, and the run-path tags it made become ``run_tags``;
     - PairedMNIST's ``dataset.lam_rule`` and the aligned image datasets' ``dataset.order``
@@ -80,6 +87,10 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     model = cfg.get("model")
     if isinstance(model, dict) and "trainer" in model and "steps" not in model:
         model["steps"] = model.pop("trainer")
+    if isinstance(model, dict) and "discriminator" in model:
+        old = model.pop("discriminator")
+        today = model.get("combined")
+        model["combined"] = {**today, **old} if isinstance(today, dict) and isinstance(old, dict) else old
     dataset = cfg.get("dataset")
     if isinstance(dataset, dict) and dataset.get("_target_") == "factorgan.data.formats.mnist.paired_mnist":
         dataset.setdefault("lam_rule", "text")  # the only rule before the official one was offered
@@ -92,3 +103,26 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
             cfg["lam"] = lam
             cfg["run_tags"]["lam"] = lam
     return cfg
+
+
+# Command-line keys renamed since: the earlier spelling -> today's.
+_OLD_KEYS = re.compile(r"^(\+{0,2}|~)model\.discriminator(?=[.=]|$)")
+
+
+def upgrade_overrides(overrides: Sequence[str]) -> list[str]:
+    """Command-line overrides in today's keys (``model.discriminator.tree=chain`` ->
+    ``model.combined.tree=chain``); others pass unchanged."""
+    return [_OLD_KEYS.sub(r"\1model.combined", o) for o in overrides]
+
+
+def current_config(cfg: DictConfig) -> DictConfig:
+    """A composed config in today's keys: one that still sets ``model.discriminator``
+    (an experiment or model file of one's own) has it read as ``model.combined``, said
+    once on stderr; today's configs are returned as they are."""
+    model = cfg.get("model")
+    if not isinstance(model, DictConfig) or "discriminator" not in model:
+        return cfg
+    print("note: model.discriminator is spelt model.combined now; read as such", file=sys.stderr)
+    upgraded = OmegaConf.create(upgrade_config(OmegaConf.to_container(cfg, resolve=False)))  # type: ignore[arg-type]
+    OmegaConf.set_struct(upgraded, OmegaConf.is_struct(cfg))
+    return upgraded
