@@ -1,6 +1,6 @@
-"""Runs made by earlier versions (committed in tests/fixtures: release 0.1.0, and 0.2.0
-before runs/ and data/ were split) still evaluate, sample and resume, with the numbers
-those versions computed."""
+"""Runs made by earlier versions (committed in tests/fixtures: release 0.1.0, 0.2.0 before
+runs/ and data/ were split, and 0.2.0 after its second architecture step) still evaluate,
+sample and resume, with the numbers those versions computed."""
 from __future__ import annotations
 
 import importlib
@@ -24,7 +24,9 @@ from factorgan.runs.resume.policy import config_differences
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # <the version's fixtures>/runs/<run>
-RUNS = ("release_0_1/paired_mnist_factorgan", "release_0_1/segmentation_cyclegan", "v0_2_ab63115/paired_mnist_factorgan")
+EARLIER = ("release_0_1/paired_mnist_factorgan", "release_0_1/segmentation_cyclegan", "v0_2_ab63115/paired_mnist_factorgan")
+TODAYS = "v0_2_760131f/paired_mnist_factorgan"  # config.yaml in today's form
+RUNS = (*EARLIER, TODAYS)
 # The command lines that made the fixtures (see their README), as the same run today.
 OVERRIDES = {
     "paired_mnist_factorgan": [
@@ -60,7 +62,7 @@ def targets(node) -> list[str]:
     return [t for v in node for t in targets(v)] if isinstance(node, list) else []
 
 
-@pytest.mark.parametrize("run", RUNS)
+@pytest.mark.parametrize("run", EARLIER)
 def test_old_configs_upgrade_to_importable_targets_and_todays_keys(run):
     name = run.split("/")[1]
     old = saved_config(run)
@@ -84,6 +86,13 @@ def test_old_configs_upgrade_to_importable_targets_and_todays_keys(run):
     today = compose_config(*OVERRIDES[name])
     changed = {"segmentation_cyclegan": ["generator.upsample: 'transpose' -> 'bilinear'"]}.get(name, [])
     assert config_differences(new, OmegaConf.to_container(today, resolve=True)) == changed
+
+
+def test_a_config_saved_in_todays_form_reads_unchanged_and_matches_its_command():
+    saved = saved_config(TODAYS)
+    assert upgrade_config(saved) == saved and "combined" in saved["model"]
+    today = compose_config(*OVERRIDES["paired_mnist_factorgan"])
+    assert config_differences(saved, OmegaConf.to_container(today, resolve=True)) == []
 
 
 @pytest.mark.parametrize("old_run", RUNS, indirect=True)
