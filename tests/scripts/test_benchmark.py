@@ -108,3 +108,20 @@ def test_the_musdb_case_reads_songs_through_the_real_loader(tmp_path, monkeypatc
     r = bench.run_case(overrides, "cpu", quick=True)
     assert r["steps_per_s"] > 0 and r["split_ms"]["data"] > 0  # snippets read from the memory-mapped cache
     assert any((tmp_path / "cache").rglob("*.npy"))
+
+
+def test_data_benchmark_times_every_draw(capsys):
+    spec = importlib.util.spec_from_file_location("benchmark_data", REPO / "scripts" / "benchmark_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    try:
+        assert module.main(["--samples", "40", "--draws", "20", "--batch", "4"]) == 0
+    finally:
+        torch.set_num_threads(threads)  # the script sets one thread; later tests keep theirs
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("cpu 1 thread(s), batch 4")
+    figures = {line[:20].strip(): float(line.split()[-4]) for line in lines[1:]}
+    assert set(figures) == {"paired_mnist pair", "paired_mnist part", "segmentation pair", "segmentation part",
+                            "segmentation input"}
+    assert all(0 < us < 1e6 for us in figures.values())
