@@ -2,7 +2,8 @@
 
 A :class:`TrainingData` hands out batches, float32 in [0, 1] on its device, never its
 storage: an implementation may hold every sample on the device
-(:class:`factorgan.data.pools.PooledData`), memory-map them from disk or stream them. Nothing outside ``factorgan/data`` touches a dataset's tensors.
+(:class:`factorgan.data.pools.PooledData`), memory-map them from disk or stream them.
+Nothing outside ``factorgan/data`` touches a dataset's tensors.
 
 A joint sample ``(*sample_shape)`` splits into K parts (:attr:`factorisation`); the first
 :attr:`input_parts` of them are generator inputs in conditional models (the scene in

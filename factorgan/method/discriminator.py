@@ -219,7 +219,7 @@ class CombinedDiscriminator(nn.Module):
         return self.logits({t.name: self.augmented_view(t, self.view(t, x, parts), rng)
                             for t in self.term_list if t.combined})
 
-    terms = term_logits  # the name before 0.2.0 (it returns logits, not terms)
+    terms = term_logits  # its earlier name (it returns logits, not terms)
 
     def forward(self, x: Tensor, rng: torch.Generator | None = None) -> Tensor:
         """Combined logit ``(N,)`` on joint samples ``x``."""

@@ -14,7 +14,6 @@ Two figures, drawn with matplotlib:
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -26,7 +25,6 @@ from torch.utils.tensorboard import SummaryWriter
 from factorgan.data.interface import TEST, TRAIN, TrainingData
 from factorgan.samples.generate import draw_samples
 from factorgan.samples.grids import SampleWriter
-from factorgan.samples.images import save_png
 
 MAX_PAIR_PARTS = 6  # pair plots for up to this many parts (a K x K grid of panels)
 REAL, GENERATED = "#1f77b4", "#ff7f0e"  # matplotlib's first two colours
@@ -204,8 +202,5 @@ class ArraySampleWriter(SampleWriter):
         latest = super().write(writer, step)
         image = self.pair_plot()
         if image is not None:
-            if writer is not None:
-                writer.add_image("samples/pairs", image, step)
-            path = save_png(image, self.dir / f"pairs_step_{step:07d}.png")
-            shutil.copyfile(path, self.dir / "pairs_latest.png")
+            self.save_image(image, writer, step, name="pairs")
         return latest

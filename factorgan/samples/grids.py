@@ -87,12 +87,18 @@ class SampleWriter:
     def write(self, writer: SummaryWriter | None, step: int) -> Path:
         """Add the grid to TensorBoard (tag ``samples``) and save ``samples/step_N.png``
         and ``samples/latest.png``; returns the latest PNG's path."""
-        grid = self.grid()
+        return self.save_image(self.grid(), writer, step)
+
+    def save_image(self, image: torch.Tensor, writer: SummaryWriter | None, step: int, name: str = "") -> Path:
+        """``image`` ``(C, H, W)`` to TensorBoard (tag ``samples`` or ``samples/<name>``)
+        and as ``samples/[<name>_]step_N.png`` and ``samples/[<name>_]latest.png``;
+        returns the latest PNG's path."""
+        prefix = f"{name}_" if name else ""
         if writer is not None:
-            writer.add_image("samples", grid, step)
+            writer.add_image(f"samples/{name}" if name else "samples", image, step)
         self.dir.mkdir(parents=True, exist_ok=True)
-        path = save_png(grid, self.dir / f"step_{step:07d}.png")
-        latest = self.dir / "latest.png"
+        path = save_png(image, self.dir / f"{prefix}step_{step:07d}.png")
+        latest = self.dir / f"{prefix}latest.png"
         shutil.copyfile(path, latest)  # the same bytes: PNG encoding is most of a write's time
         return latest
 

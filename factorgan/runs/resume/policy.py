@@ -31,6 +31,7 @@ RECORDED_ON_RESUME = (
     "evaluation",
 )
 RESUMES = "resumes.yaml"
+_MISSING = "<missing>"  # a key one of two configs lacks
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -40,8 +41,8 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     for key in sorted(set(a) | set(b)):
         if resumable(key):
             continue
-        if a.get(key, "<missing>") != b.get(key, "<missing>"):
-            diffs.append(f"{key}: {a.get(key, '<missing>')!r} -> {b.get(key, '<missing>')!r}")
+        if a.get(key, _MISSING) != b.get(key, _MISSING):
+            diffs.append(f"{key}: {a.get(key, _MISSING)!r} -> {b.get(key, _MISSING)!r}")
     return diffs
 
 
@@ -135,7 +136,7 @@ def keep_run_values(run_dir: Path, config: dict[str, Any], overrides: Sequence[s
     last = checkpoint.find(run_dir)
     if last is None:
         return config, []
-    saved = flatten(upgrade_config(checkpoint.load(last)["config"]))
+    saved = flatten(upgrade_config(checkpoint.load(last, mmap=True)["config"]))  # tensors are not read
     now = flatten(config)
     out, kept = copy.deepcopy(config), []
     for key in sorted(set(saved) & set(now)):
@@ -216,7 +217,6 @@ def plan_run(
 
 
 # ---- what config.yaml says after a resume, and the history of resumes ----
-_MISSING = "<missing>"
 
 
 def _get(config: Mapping[str, Any], dotted: str) -> Any:
