@@ -57,15 +57,10 @@ def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, prev
 
 def vector_preview(data, samples: Tensor, n: int = 32) -> Tensor:  # noqa: ANN001 - TrainingData
     """Vector samples' preview: the first ``n`` as a heat map beside ``n`` real ones, parts
-    bounded and named (:func:`factorgan.samples.arrays.heatmap_figure`)."""
-    from factorgan.data.interface import TEST
-    from factorgan.samples.arrays import figure_image, heatmap_figure, part_labels
+    bounded and named, as the run's sample writer draws them."""
+    from factorgan.samples.arrays import heatmap_image
 
-    labels = part_labels(data.factorisation.num_parts, getattr(data, "part_names", None), data.input_parts)
-    real = data.examples(n).float().clamp(0, 1)
-    fig = heatmap_figure(real, samples[:n], data.factorisation.split, labels,
-                         real_name="held-out" if data.num_samples(TEST) else "training")
-    return figure_image(fig)
+    return heatmap_image(data, data.examples(n).float(), samples[:n])
 
 
 def main(argv: list[str]) -> Path:

@@ -158,6 +158,19 @@ def pair_plot_figure(real: Tensor, generated: Tensor, split, labels: Sequence[st
     return fig
 
 
+def data_labels(data: TrainingData) -> list[str]:
+    """The names of ``data``'s parts (:func:`part_labels`)."""
+    return part_labels(data.factorisation.num_parts, getattr(data, "part_names", None), data.input_parts)
+
+
+def heatmap_image(data: TrainingData, real: Tensor, generated: Tensor) -> Tensor:
+    """``real`` (``data``'s held-out samples, else training ones) beside ``generated``
+    as heat maps with ``data``'s parts bounded and named, an RGB image ``(3, H, W)``."""
+    fig = heatmap_figure(real.clamp(0, 1), generated, data.factorisation.split, data_labels(data),
+                         real_name="held-out" if data.num_samples(TEST) else "training")
+    return figure_image(fig)
+
+
 class ArraySampleWriter(SampleWriter):
     """Samples that are not images: real held-out samples beside generated ones as heat
     maps with the parts bounded (``samples``, ``samples/latest.png``) and, for at most
@@ -180,15 +193,12 @@ class ArraySampleWriter(SampleWriter):
         m = min(int(pair_points), data.num_samples(split))
         self.pair_real = data.samples(split, torch.arange(m, device=data.device)).cpu().float() if m >= 2 else None
         self.pair_seed = 20_000 + seed
-        k = data.factorisation.num_parts
-        self.labels = part_labels(k, getattr(data, "part_names", None), data.input_parts)
-        self.pairs = self.pair_real is not None and 2 <= k <= MAX_PAIR_PARTS
+        self.labels = data_labels(data)
+        self.pairs = self.pair_real is not None and 2 <= data.factorisation.num_parts <= MAX_PAIR_PARTS
 
     def grid(self) -> Tensor:
         """The heat maps, real | generated, as an RGB image ``(3, H, W)``."""
-        fig = heatmap_figure(self.real.clamp(0, 1), self.draw(), self.data.factorisation.split, self.labels,
-                             real_name="held-out" if self.data.num_samples(TEST) else "training")
-        return figure_image(fig)
+        return heatmap_image(self.data, self.real, self.draw())
 
     def pair_plot(self) -> Tensor | None:
         """The pair plot as an RGB image ``(3, H, W)``, or None (one part, > 6 parts, no real samples)."""
