@@ -110,6 +110,9 @@ class PooledData(TrainingData):
         self.test = test
         self.input_parts = int(input_parts)
         self.complete = rows[(rows >= 0).all(dim=1)]  # (C, K) in row order
+        # Row-aligned storage (sample r is row r of every part, as complete_pools builds
+        # it): every table's row r is (r, ..., r), so draws skip the table lookup.
+        self.aligned = bool((rows == torch.arange(rows.shape[0], device=rows.device).unsqueeze(1)).all())
         n_complete = self.complete.shape[0]
         if paired is None:
             paired = n_complete
@@ -225,14 +228,21 @@ class PooledData(TrainingData):
     def _gather(self, table: Tensor, which: Sequence[int], n: int, high: int, rng: torch.Generator) -> Tensor:
         """``n`` samples drawn with replacement from the first ``high`` rows of ``table``
         (columns = the parts ``which``), their parts joined, as float."""
-        idx = table.index_select(0, torch.randint(high, (n,), generator=rng, device=self.device))
-        return as_float(self._joined(idx, which))
+        pick = torch.randint(high, (n,), generator=rng, device=self.device)
+        return as_float(self._joined(self._lookup(table, pick), which))
 
-    def _joined(self, idx: Tensor, which: Sequence[int]) -> Tensor:
-        """The parts ``which`` of the samples ``idx`` ``(n, len(which))`` (rows of a
-        table whose columns are those parts), joined, as stored (uint8 or float)."""
+    def _lookup(self, table: Tensor, pick: Tensor) -> list[Tensor]:
+        """Rows ``pick`` ``(n,)`` of ``table`` ``(R, K)``: per part, its rows ``(n,)``
+        (row-aligned data: ``pick`` itself for every part)."""
+        if self.aligned:
+            return [pick] * table.shape[1]
+        return list(table.index_select(0, pick).unbind(1))
+
+    def _joined(self, rows: Sequence[Tensor], which: Sequence[int]) -> Tensor:
+        """The parts ``which`` at ``rows`` (per part of the table, its rows ``(n,)``: a
+        table's columns), joined, as stored (uint8 or float)."""
         which = list(which)
-        pieces = [_rows(self.parts[p], idx[:, j]) for j, p in enumerate(which)]
+        pieces = [_rows(self.parts[p], rows[j]) for j, p in enumerate(which)]
         return pieces[0] if len(which) == 1 else self.factorisation.join_some(pieces, which)
 
     def sample_paired(self, n: int, rng: torch.Generator) -> Tensor:
@@ -268,9 +278,9 @@ class PooledData(TrainingData):
                 f"{self.name}: no sample holds {names} together (paired={self.paired}); a tree split of "
                 "these parts needs observations of them together, or make them one leaf"
             )
-        idx = table.index_select(0, torch.randint(table.shape[0], (n,), generator=rng, device=self.device))
+        idx = self._lookup(table, torch.randint(table.shape[0], (n,), generator=rng, device=self.device))
         f = self.factorisation
-        pieces = [as_float(_rows(self.parts[p], idx[:, p])) if p in which else
+        pieces = [as_float(_rows(self.parts[p], idx[p])) if p in which else
                   torch.zeros((n, *f.part_shape(self.sample_shape, p)), device=self.device)
                   for p in range(f.num_parts)]
         return f.join(pieces)
@@ -305,7 +315,7 @@ class PooledData(TrainingData):
         if split == TRAIN:
             if self.train_reference is not None:
                 return as_float(self.train_reference[index.to(self.train_reference.device)].to(self.device))
-            return as_float(self._joined(self.complete[index.to(self.device)], range(self.factorisation.num_parts)))
+            return as_float(self._joined(self.complete[index.to(self.device)].unbind(1), range(self.factorisation.num_parts)))
         raise ValueError(f"split={split!r}: use {TRAIN!r} or {TEST!r}")
 
     def labels(self, split: str = TEST) -> Tensor | None:
@@ -327,7 +337,7 @@ class PooledData(TrainingData):
                 factorisation.joined_shape(shape, list(range(self.input_parts, factorisation.num_parts)))
         except ValueError as err:
             raise DatasetError(f"factorisation {factorisation} does not fit {self.name}: {err}") from None
-        whole = self._joined(self.complete, range(self.factorisation.num_parts))  # (S, *sample_shape) in row order
+        whole = self._joined(self.complete.unbind(1), range(self.factorisation.num_parts))  # (S, *sample_shape) in row order
         parts, rows = complete_pools(whole, factorisation)
         PooledData.__init__(
             self, parts, rows, self.test, factorisation, paired=self.paired, input_parts=self.input_parts,

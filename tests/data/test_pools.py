@@ -181,6 +181,29 @@ def test_in_memory_data_is_the_pooled_data_of_complete_samples():
     assert mem.pool_sizes() == {"paired": 3, "samples": 9}
 
 
+@pytest.mark.parametrize("input_parts", [0, 1])
+def test_row_aligned_draws_skip_the_table_and_draw_the_same_rows(input_parts):
+    """Complete data stored row-aligned draws by the random row alone; the same data read
+    through its sample table (the path of data with missing parts) draws bit-identical
+    batches, and data whose rows are not aligned is not taken for aligned."""
+    x = ids(12)
+    fast = InMemoryData(x, x[:0], F2, paired=5, input_parts=input_parts)
+    table = InMemoryData(x, x[:0], F2, paired=5, input_parts=input_parts)
+    table.aligned = False
+    assert fast.aligned
+    draws = [lambda d, r: d.sample_paired(50, r), lambda d, r: d.sample_observed((0, 1), 50, r),
+             lambda d, r: d.sample_outputs(50, r)]
+    if input_parts:
+        draws += [lambda d, r: d.sample_inputs(50, r), lambda d, r: d.sample_inputs(50, r, paired_only=True)]
+    for draw in draws:
+        torch.testing.assert_close(draw(fast, g(2)), draw(table, g(2)), rtol=0, atol=0)
+    assert fast.sample_paired(200, g()).max() < 5  # the first `paired` rows only
+    rows = torch.tensor([[11 - r, r] for r in range(12)])  # sample r: part 0 stored at row 11 - r
+    swapped = PooledData([x[:, :2].flip(0), x[:, 2:]], rows, x[:0], F2, paired=5)
+    assert not swapped.aligned
+    torch.testing.assert_close(swapped.sample_paired(50, g(1)), table.sample_paired(50, g(1)), rtol=0, atol=0)
+
+
 def test_complete_pools_can_be_cut_into_other_parts_and_incomplete_ones_cannot():
     from factorgan.method.factorisation import GridFactorisation
 
