@@ -76,6 +76,15 @@ def check_device(name: Any) -> None:
                               f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device ``name`` (checked by :func:`check_device`): ``auto``
+    picks CUDA when present, else the CPU."""
+    check_device(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def target_parameters(target: str, where: str) -> tuple[set[str], bool]:
     """The keyword arguments ``target`` takes, and whether it also takes ``**kwargs``."""
     try:
@@ -231,41 +240,3 @@ def check_optimizer(optimizer: Mapping[str, Any] | None) -> None:
         while cause is not None and not isinstance(cause, (ValueError, TypeError)):
             cause = cause.__cause__
         raise ConfigError(f"optimizer: {cause if cause is not None else raised}") from None
-
-
-def _pool_words(key: str, n: int, part_names: Any) -> str:
-    if key == "paired":
-        return f"{n} pairs (paired={n})"
-    if key == "complete":
-        return f"{n} complete samples"
-    if key == "samples":
-        return f"{n} training samples (each part of each read unpaired)"
-    if key.startswith("part_"):
-        i = int(key[5:])
-        name = f" ({part_names[i]})" if part_names and i < len(part_names) else ""
-        return f"{n} of part {i}{name}"
-    return f"{n} {key}"
-
-
-# A batch this small costs nothing however small the data: never refused.
-ALWAYS_FINE_BATCH = 64
-
-
-def check_batch(batch_size: int, data: Any, model: str) -> None:
-    """Refuse, once the data is loaded and before anything trains, a batch larger than
-    every training pool: batches are drawn with replacement, so it only repeats samples
-    at many times the memory and time (``trainer.batch_size=100000`` on PairedMNIST's
-    4,000 digits). A batch larger than a small pool alone is the paper's own practice
-    (25 from 10 pairs) and is kept, and so is any batch up to :data:`ALWAYS_FINE_BATCH`
-    (a tiny dataset, such as the 14-image example folders, trains with the paper's 25)."""
-    sizes = data.pool_sizes() if hasattr(data, "pool_sizes") else None
-    if not sizes or batch_size <= max(*sizes.values(), ALWAYS_FINE_BATCH):
-        return
-    largest = max(*sizes.values(), ALWAYS_FINE_BATCH)
-    held = ", ".join(_pool_words(k, v, getattr(data, "part_names", None)) for k, v in sizes.items())
-    reads = " (model={} reads only the pairs)".format(model) if model in ("gan", "gan_big") else ""
-    raise ConfigError(
-        f"trainer.batch_size={batch_size} is larger than all of {data.name}'s training data: {held}{reads}. "
-        "Batches are drawn with replacement, so a batch beyond the data only repeats samples, at the cost of "
-        f"memory and time; the largest batch that works is trainer.batch_size={largest} (the paper's: 25)"
-    )

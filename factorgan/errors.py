@@ -34,6 +34,15 @@ class CliError(FactorganError, RuntimeError):
     """Bad command-line input to evaluate, sample or results: the message says what to do."""
 
 
+class NoSuchRun(CliError):
+    """The path given as a run directory is missing or holds no run (no ``config.yaml``,
+    no checkpoint)."""
+
+
+class NoSuchCheckpoint(CliError):
+    """The run has no checkpoint of the name asked for (``checkpoint=``)."""
+
+
 # ---- data ------------------------------------------------------------------------------
 class DatasetError(FactorganError, ValueError):
     """A dataset is missing, malformed or asked for more than it holds."""

@@ -239,7 +239,7 @@ def calibrate(device: str, quick: bool) -> dict[str, Any]:
     (adding two 128-vectors: the per-operation overhead that bounds the MLP steps)."""
     import torch
 
-    from factorgan.build import resolve_device
+    from factorgan.checks import resolve_device
 
     dev = resolve_device(device)
 

@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping
 
 from omegaconf import OmegaConf
 
-from factorgan.build import available_checkpoints, load_run, run_config  # noqa: F401 (here as before)
+from factorgan.build import load_run  # noqa: F401 (here as before)
+from factorgan.runs.rundir.saved_run import available_checkpoints, run_config  # noqa: F401 (here as before)
 from factorgan.errors import CliError, user_error
 
 REQUIRED = "???"  # a key the command cannot do without (OmegaConf's and Hydra's mark)

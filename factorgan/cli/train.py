@@ -14,7 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from factorgan.build import build_trainer, resolve_device
+from factorgan.build import build_trainer
+from factorgan.checks import resolve_device
 import factorgan.configs  # noqa: F401  (registers the configs' run_path resolver)
 from factorgan.checks import check_config
 from factorgan.summary import describe_data, summary

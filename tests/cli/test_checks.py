@@ -136,22 +136,3 @@ def test_a_batch_larger_than_every_pool_is_refused_saying_what_each_holds(tmp_pa
     with pytest.raises(ConfigError, match=r"\(model=gan reads only the pairs\)"):
         build_trainer(compose_config(*TINY, "model=gan", "trainer.batch_size=5000"), tmp_path / "run")
     assert not (tmp_path / "run").exists()
-
-
-def test_pooled_data_names_each_part_pool_and_small_pools_are_kept() -> None:
-    from types import SimpleNamespace
-
-    from factorgan.checks import check_batch
-
-    data = SimpleNamespace(name="arrays(d.npz)", part_names=None,
-                           pool_sizes=lambda: {"complete": 20, "paired": 10, "part_0": 40, "part_1": 35})
-    check_batch(25, data, "gan")  # 25 from 10 pairs: the paper's practice, kept
-    check_batch(64, data, "factorgan")  # a small batch is never refused, however small the data
-    with pytest.raises(ConfigError) as err:
-        check_batch(65, data, "factorgan")
-    assert ("20 complete samples, 10 pairs (paired=10), 40 of part 0, 35 of part 1" in str(err.value)
-            and "trainer.batch_size=64 " in str(err.value))
-    big = SimpleNamespace(name="arrays(e.npz)", part_names=None, pool_sizes=lambda: {"paired": 10, "part_0": 400})
-    check_batch(400, big, "factorgan")
-    with pytest.raises(ConfigError, match="trainer.batch_size=400 "):
-        check_batch(401, big, "factorgan")
