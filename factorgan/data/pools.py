@@ -232,15 +232,11 @@ class PooledData(TrainingData):
         return as_float(self._joined(self._lookup(table, pick), which))
 
     def _lookup(self, table: Tensor, pick: Tensor) -> list[Tensor]:
-        """Rows ``pick`` ``(n,)`` of ``table`` ``(R, K)``: per part, its rows ``(n,)``
-        (row-aligned data: ``pick`` itself for every part)."""
-        if self.aligned:
-            return [pick] * table.shape[1]
-        return list(table.index_select(0, pick).unbind(1))
+        """Rows ``pick`` ``(n,)`` of ``table`` ``(R, K)``, per part (aligned: ``pick`` itself)."""
+        return [pick] * table.shape[1] if self.aligned else list(table.index_select(0, pick).unbind(1))
 
     def _joined(self, rows: Sequence[Tensor], which: Sequence[int]) -> Tensor:
-        """The parts ``which`` at ``rows`` (per part of the table, its rows ``(n,)``: a
-        table's columns), joined, as stored (uint8 or float)."""
+        """The parts ``which`` at ``rows`` (per part, its rows ``(n,)``), joined, as stored."""
         which = list(which)
         pieces = [_rows(self.parts[p], rows[j]) for j, p in enumerate(which)]
         return pieces[0] if len(which) == 1 else self.factorisation.join_some(pieces, which)
