@@ -18,9 +18,9 @@ from factorgan.data.interface import TEST, TRAIN, TrainingData
 DEFAULT_SEED = 1234  # the evaluation's and factorgan.sample's noise seed
 
 
-def uniform_noise(n: int, dim: int, generator: torch.Generator | None, device: torch.device | str) -> Tensor:
+def uniform_noise(n: int, dim: int, rng: torch.Generator | None, device: torch.device | str) -> Tensor:
     """z ~ U(−1, 1)^dim (the paper's noise), ``(n, dim)`` on ``device``."""
-    return torch.empty(n, dim, device=device).uniform_(-1.0, 1.0, generator=generator)
+    return torch.empty(n, dim, device=device).uniform_(-1.0, 1.0, generator=rng)
 
 
 @contextlib.contextmanager
@@ -38,14 +38,14 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
 
 
 def generate(
-    G: nn.Module, data: TrainingData, n: int, generator: torch.Generator, inputs_paired_only: bool = False
+    G: nn.Module, data: TrainingData, n: int, rng: torch.Generator, inputs_paired_only: bool = False
 ) -> Tensor:
     """``n`` generated joint samples ``(n, *sample_shape)`` for training: unconditional
     ``G(z)``, or inputs drawn from ``data`` (first) joined with ``G(z, inputs)``."""
     if not data.input_parts:
-        return G(uniform_noise(n, G.noise_dim, generator, data.device))
-    cond = data.sample_inputs(n, generator, paired_only=inputs_paired_only)
-    return data.join_inputs(cond, G(uniform_noise(n, G.noise_dim, generator, data.device), cond))
+        return G(uniform_noise(n, G.noise_dim, rng, data.device))
+    cond = data.sample_inputs(n, rng, paired_only=inputs_paired_only)
+    return data.join_inputs(cond, G(uniform_noise(n, G.noise_dim, rng, data.device), cond))
 
 
 @torch.no_grad()
