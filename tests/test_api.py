@@ -82,6 +82,11 @@ def test_the_whole_run_example_runs(tmp_path, monkeypatch):
     exec(compile(block("factorgan.train(cfg"), str(API_DOC), "exec"), scope)  # noqa: S102
     assert scope["trainer"].step == 20
     assert (tmp_path / "outputs" / "api_example" / "checkpoints" / "last.pt").exists()
+    again = scope["again"]  # load_run: the same trainer read back from the run directory
+    assert scope["name"] == "last.pt" and again.step == 20
+    for mine, theirs in ((scope["trainer"].G, again.G), (scope["trainer"].D, again.D)):
+        for (key, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
+            torch.testing.assert_close(b, a, rtol=0, atol=0, msg=key)
 
 
 def test_the_own_data_example_draws_what_each_term_reads():
