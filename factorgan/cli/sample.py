@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
+from factorgan import atomic_files
 from factorgan.runs import checkpoint
 from factorgan.build import load_run
 from factorgan.cli.common import REQUIRED, Command, main_guard
@@ -42,14 +43,14 @@ def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, prev
     (``groups``: the parts' channel counts, shown side by side; see :func:`displayable`;
     ``preview``: that image instead, ``(1 | 3, H, W)``).
 
-    Each file is written whole or not at all (:func:`~factorgan.runs.checkpoint.write_atomic`):
+    Each file is written whole or not at all (:func:`~factorgan.atomic_files.write_atomic`):
     a full disk is a :class:`RunError` saying so, and leaves no partial file."""
     again = "run the same command again (add overwrite=true)"
     array = samples.numpy().astype(np.float32)
-    checkpoint.write_atomic(path, lambda f: np.savez_compressed(f, samples=array, **meta), again)
+    atomic_files.write_atomic(path, lambda f: np.savez_compressed(f, samples=array, **meta), again)
     grid = preview if preview is not None else image_grid(displayable(samples[:64], groups), nrow=8, padding=2,
                                                           pad_value=0.5)
-    checkpoint.write_atomic(path.with_suffix(".png"), lambda f: save_png(grid, f),
+    atomic_files.write_atomic(path.with_suffix(".png"), lambda f: save_png(grid, f),
                             f"write the preview again: {again}",
                             intact=f"The samples are in {path}; no partial preview was left.")
     return path

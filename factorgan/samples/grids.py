@@ -6,7 +6,6 @@ image goes to TensorBoard and to the PNG files.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
+from factorgan import atomic_files
 from factorgan.data.interface import TrainingData
 from factorgan.errors import ConfigError
 from factorgan.samples.generate import eval_mode, uniform_noise
@@ -96,11 +96,12 @@ class SampleWriter:
         prefix = f"{name}_" if name else ""
         if writer is not None:
             writer.add_image(f"samples/{name}" if name else "samples", image, step)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = save_png(image, self.dir / f"{prefix}step_{step:07d}.png")
-        latest = self.dir / f"{prefix}latest.png"
-        shutil.copyfile(path, latest)  # the same bytes: PNG encoding is most of a write's time
-        return latest
+        # Whole files or none (a full disk stops the run with a clear message, no half
+        # image left; a viewer of latest.png never reads one being written).
+        path = atomic_files.write_atomic(self.dir / f"{prefix}step_{step:07d}.png", lambda f: save_png(image, f),
+                                         atomic_files.CONTINUE)
+        png = path.read_bytes()  # the same bytes: PNG encoding is most of a write's time
+        return atomic_files.write_atomic(self.dir / f"{prefix}latest.png", lambda f: f.write(png), atomic_files.CONTINUE)
 
 
 COMPARISON_LABELS = ("input", "generated", "real")

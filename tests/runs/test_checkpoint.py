@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from factorgan.atomic_files import TEMPORARY
 from factorgan.runs import checkpoint
 from factorgan.errors import RunError
 
@@ -125,7 +126,7 @@ def test_partial_writes_of_a_killed_process_are_removed_and_checkpoints_are_read
     mask = os.umask(0)
     os.umask(mask)
     assert mode == 0o666 & ~mask  # not mkstemp's private 0600
-    stale = ckpt_dir / f".last.pt.abc123{checkpoint.TEMPORARY}"
+    stale = ckpt_dir / f".last.pt.abc123{TEMPORARY}"
     stale.write_bytes(b"PK\x03\x04 cut off")
     assert checkpoint.remove_temporaries(tmp_path) == [stale]
     assert not stale.exists() and (ckpt_dir / checkpoint.LAST).exists()

@@ -1,6 +1,7 @@
 """What a run does with a run directory that already holds a run (``on_existing``)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,28 @@ def test_a_resume_records_what_produced_the_run_and_keeps_the_calls_own_settings
     history = yaml.safe_load((tmp_path / policy.RESUMES).read_text())
     assert [h["from_step"] for h in history] == [8, 12]
     assert history[0]["changed"]["trainer.max_steps"] == {"old": 8, "new": 12} and "time" in history[0]
+
+
+def test_a_failed_write_of_the_resume_history_keeps_the_earlier_history(tmp_path, monkeypatch):
+    import errno
+
+    import yaml
+
+    from factorgan.errors import WriteFailed
+
+    policy.record_resume(tmp_path, 8, {"changed": {}, "this_call_only": {}})
+    before = (tmp_path / policy.RESUMES).read_text()
+
+    def full(fd):  # the data reaches the disk at fsync: a full disk fails there
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(WriteFailed, match=r"resumes.yaml: No space left on device.*run the same command again"):
+        policy.record_resume(tmp_path, 12, {"changed": {}, "this_call_only": {}})
+    monkeypatch.undo()
+    assert (tmp_path / policy.RESUMES).read_text() == before
+    assert [h["from_step"] for h in yaml.safe_load(before)] == [8]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [policy.RESUMES]  # no partial file
 
 
 def test_a_failed_start_removes_only_what_it_wrote(tmp_path):

@@ -204,3 +204,30 @@ def test_spectrogram_clips_fall_back_to_one_snippet_at_one_gain(tmp_path):
                            "5_vocals_generated"]
     assert max(float(a.abs().max()) for a in clips.values()) == pytest.approx(0.9, abs=1e-4)
     assert {len(a) for a in clips.values()} == {(32 - 1) * 256}  # data without song order: its one snippet
+
+
+def test_a_full_disk_stops_the_sample_write_with_a_clear_error_and_no_half_image(tmp_path, monkeypatch):
+    """A sample image is written whole or not at all: a write that fails part-way leaves
+    the previous latest.png intact and no partial file, and says how to go on."""
+    import errno
+
+    from factorgan.errors import WriteFailed
+    from factorgan.samples import grids
+
+    data = random_parts((6, 8, 8), dim=0, sizes=[3, 3], paired=4, n_train=10, n_test=4, input_parts=1)
+    writer = ComparisonSampleWriter(tmp_path, Constant((3, 8, 8)), data, seed=0, n=2)
+    latest = writer.write(None, step=1)
+    before = latest.read_bytes()
+
+    def full(image, f):
+        f.write(b"\x89PNG half an image")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(grids, "save_png", full)
+    with pytest.raises(WriteFailed) as err:
+        writer.write(None, step=2)
+    message = str(err.value)
+    assert "could not write" in message and "step_0000002.png: No space left on device" in message
+    assert "MiB free on its disk" in message and "the same command with resume=true" in message
+    assert latest.read_bytes() == before and Image.open(latest).size  # the step-1 image, whole
+    assert sorted(p.name for p in writer.dir.iterdir()) == ["latest.png", "step_0000001.png"]  # no partial file

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Iterator
 
-from factorgan.runs import checkpoint
+from factorgan import atomic_files
 from factorgan.errors import RunError, RunInUse
 from factorgan.runs.rundir.folder import discard_failed_start, entries
 
@@ -94,7 +94,7 @@ class RunLock:
             os.pwrite(self._fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode(), 0)
         except OSError as err:
             self.release()
-            raise checkpoint.unwritable(
+            raise atomic_files.unwritable(
                 self.path, os.strerror(err.errno) if err.errno else str(err),
                 "run the same command again",
                 intact="Nothing was trained or written; the lock file was removed.") from err

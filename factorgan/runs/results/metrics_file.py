@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from factorgan import atomic_files
 from factorgan.errors import DamagedMetrics
 from factorgan.runs import checkpoint
 from factorgan.runs.results.evaluation import result_settings, settings_key
@@ -211,7 +212,7 @@ def _locked(run_dir: Path) -> Iterator[None]:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
-        raise checkpoint.unwritable(path, os.strerror(err.errno) if err.errno else str(err),
+        raise atomic_files.unwritable(path, os.strerror(err.errno) if err.errno else str(err),
                                     intact=f"{METRICS} was not changed.") from err
     try:
         try:
@@ -228,10 +229,10 @@ def _write(run_dir: Path, data: dict[str, Any], hint: str) -> Path:
     """``metrics.json`` (format 3, :func:`_compact`) and, when there are evaluations during
     training, :data:`CURVE` beside it; both atomically (the caller holds the lock)."""
     text = json.dumps(_compact(data), indent=2) + "\n"
-    path = checkpoint.write_atomic(Path(run_dir) / METRICS, lambda f: f.write(text.encode()), hint)
+    path = atomic_files.write_atomic(Path(run_dir) / METRICS, lambda f: f.write(text.encode()), hint)
     if data.get("during_training"):
         table = curve_csv(data["during_training"])
-        checkpoint.write_atomic(Path(run_dir) / CURVE, lambda f: f.write(table.encode()), hint)
+        atomic_files.write_atomic(Path(run_dir) / CURVE, lambda f: f.write(table.encode()), hint)
     return path
 
 

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from factorgan import atomic_files
 from factorgan.errors import NothingToResume, ResumeMismatch, RunError, RunExists
 from factorgan.runs import checkpoint
 from factorgan.runs.results.metrics_file import DamagedMetrics, flatten, read_metrics
@@ -276,11 +277,6 @@ def record_resume(run_dir: Path, step: int, changes: dict[str, Any]) -> Path:
         path.replace(path.with_suffix(".yaml.damaged"))
         history = []
     history.append({"time": time.strftime("%Y-%m-%d %H:%M:%S"), "from_step": int(step), **changes})
-    _write_text(path, yaml.safe_dump(history, sort_keys=False))
+    text = yaml.safe_dump(history, sort_keys=False)
+    atomic_files.write_atomic(path, lambda f: f.write(text.encode()), "run the same command again (resume=true)")
     return path
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

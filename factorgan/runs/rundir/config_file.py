@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from factorgan import atomic_files
 from factorgan.errors import RunConfigUnreadable, RunError
 from factorgan.runs import checkpoint
 from factorgan.runs.rundir.compat import upgrade_config
@@ -55,7 +56,7 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> Path:
     if path.exists() and not isinstance(_parse(path)[0], dict):
         print(f"note: {path} was damaged; rewritten from the run's checkpoint", file=sys.stderr)
     text = yaml.safe_dump(config, sort_keys=False)
-    checkpoint.write_atomic(path, lambda f: f.write(text.encode()),
+    atomic_files.write_atomic(path, lambda f: f.write(text.encode()),
                             "continue: the same command with resume=true (a sweep: run it again)")
     return path
 

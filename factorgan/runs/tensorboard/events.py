@@ -16,9 +16,8 @@ from typing import Any, Callable
 
 from torch.utils.tensorboard import SummaryWriter
 
-from factorgan.runs import checkpoint
+from factorgan import atomic_files
 
-CONTINUE = "continue from it: the same command with resume=true (a sweep: run it again)"
 
 
 class RunWriter:
@@ -26,7 +25,7 @@ class RunWriter:
     raises :class:`~factorgan.errors.WriteFailed` saying what failed, the free space, what is intact and how to
     go on (``hint``) when a write fails."""
 
-    def __init__(self, log_dir: str | Path, purge_step: int | None = None, hint: str = CONTINUE) -> None:
+    def __init__(self, log_dir: str | Path, purge_step: int | None = None, hint: str = atomic_files.CONTINUE) -> None:
         self.log_dir, self.hint = Path(log_dir), hint
         self._writer = self._guarded(SummaryWriter)(str(log_dir), purge_step=purge_step)
 
@@ -54,10 +53,10 @@ class RunWriter:
             try:
                 return method(*args, **kwargs)
             except Exception as raised:
-                reason = checkpoint.write_failure(raised)
+                reason = atomic_files.write_failure(raised)
                 if reason is None:
                     raise
-                raise checkpoint.unwritable(
+                raise atomic_files.unwritable(
                     self.log_dir, reason, self.hint,
                     intact=("The run's checkpoints are intact (checkpoints/last.pt is its last saved step); "
                             "TensorBoard keeps the events written so far."),
@@ -73,7 +72,7 @@ def _quiet_writer_threads(previous: Callable[[Any], Any]) -> Callable[[Any], Any
     """``threading.excepthook`` without the traceback of a TensorBoard writer thread's
     failed write: the training loop gets that error and says what happened."""
     def hook(args: Any) -> Any:
-        if _writer_thread(args.thread) and checkpoint.write_failure(args.exc_value) is not None:
+        if _writer_thread(args.thread) and atomic_files.write_failure(args.exc_value) is not None:
             return None
         return previous(args)
     hook.quiets_tensorboard = True  # type: ignore[attr-defined]
