@@ -9,7 +9,8 @@ damaged     config.yaml cut to its first 300 bytes (evaluate, sample, results) a
             metrics.json emptied, cut off, random bytes or ``[1, 2]`` (evaluate, results
             on a folder beside a good run, resume=true to a later step).
 disk        a full disk for every writer: evaluate's metrics.json, sample's npz, a fresh
-            start's lock file, TensorBoard's event writer and the checkpoint. On a real
+            start's lock file, TensorBoard's event writer, resumes.yaml, a sample image
+            and the checkpoint. On a real
             full tmpfs when this runs as root (mount -t tmpfs), else (and for the writers a
             full disk cannot single out) a failure injected into the write in the process:
             exit 2, no traceback, the message with the free space, no partial file.
@@ -251,9 +252,29 @@ def check_disk(report, work: Path, run_dir: Path) -> None:
     report.check("disk (injected in the writer thread): TensorBoard's event writer",
                  ok and step < 40 and again.returncode == 0,
                  f"{what}; last.pt at step {step}; resume=true afterwards: exit {again.returncode}")
+    # A resume syncs resumes.yaml, then config.yaml, then (every sample_every steps) the
+    # sample images, then the checkpoint: `ok` lets the writes before the one checked through.
+    rs = copy(run_dir, work / "disk_resumes")
+    tr = run("train", [*EVALUATED, "trainer.max_steps=40", "resume=true", f"hydra.run.dir={rs}"], work,
+             inject="fsync", ok=0)
+    ok, what = failed_cleanly(tr, str(rs / "resumes.yaml"))
+    step = int(checkpoint.load(rs / "checkpoints" / "last.pt")["step"])
+    report.check("disk (injected): resumes.yaml", ok and step == 20 and not (rs / "resumes.yaml").exists()
+                 and not leftovers(rs), f"{what}; last.pt still at step {step}, no partial file: {not leftovers(rs)}")
+    sm = copy(run_dir, work / "disk_samples")
+    tr = run("train", [*EVALUATED, "trainer.max_steps=40", "trainer.sample_every=10", "resume=true",
+                       f"hydra.run.dir={sm}"], work, inject="fsync", ok=2)
+    ok, what = failed_cleanly(tr, str(sm / "samples" / "step_0000030.png"))
+    step = int(checkpoint.load(sm / "checkpoints" / "last.pt")["step"])
+    again = run("train", [*EVALUATED, "trainer.max_steps=40", "trainer.sample_every=10", "resume=true",
+                          f"hydra.run.dir={sm}"], work)
+    report.check("disk (injected): a sample image", ok and step == 20 and not leftovers(sm) and again.returncode == 0
+                 and (sm / "samples" / "step_0000040.png").exists(),
+                 f"{what}; last.pt at step {step}, no partial file: {not leftovers(sm)}; "
+                 f"resume=true afterwards: exit {again.returncode}")
     ck = copy(run_dir, work / "disk_ckpt")
     tr = run("train", [*EVALUATED, "trainer.max_steps=40", "resume=true", f"hydra.run.dir={ck}"], work,
-             inject="fsync", ok=1)  # config.yaml is written (and synced) first
+             inject="fsync", ok=2)
     ok, what = failed_cleanly(tr, str(ck / "checkpoints" / "last.pt"))
     step = int(checkpoint.load(ck / "checkpoints" / "last.pt")["step"])
     report.check("disk (injected): the checkpoint write", ok and step < 40 and not leftovers(ck),
