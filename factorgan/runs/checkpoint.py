@@ -26,10 +26,14 @@ def save_atomic(obj: Any, path: str | Path, hint: str = "") -> None:
 
 
 def remove_temporaries(run_dir: str | Path) -> list[Path]:
-    """Remove the partial files of checkpoint writes a killed process left behind
-    (``checkpoints/.last.pt.<random>.tmp``); call it only while holding the run's lock,
-    when no write of this run can be under way. Returns what was removed."""
-    stale = sorted(checkpoint_dir(run_dir).glob(f".*{TEMPORARY}"))
+    """Remove the partial files a killed training process left behind: checkpoints
+    (``checkpoints/.last.pt.<random>.tmp``), sample images, ``config.yaml`` and
+    ``resumes.yaml``. Call it only while holding the run's lock, when no write of the
+    training can be under way (``metrics.json``'s are left: an evaluation takes no lock).
+    Returns what was removed."""
+    run_dir = Path(run_dir)
+    stale = sorted([*checkpoint_dir(run_dir).glob(f".*{TEMPORARY}"), *(run_dir / "samples").glob(f".*{TEMPORARY}"),
+                    *run_dir.glob(f".config.yaml.*{TEMPORARY}"), *run_dir.glob(f".resumes.yaml.*{TEMPORARY}")])
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

@@ -128,6 +128,13 @@ def test_partial_writes_of_a_killed_process_are_removed_and_checkpoints_are_read
     assert mode == 0o666 & ~mask  # not mkstemp's private 0600
     stale = ckpt_dir / f".last.pt.abc123{TEMPORARY}"
     stale.write_bytes(b"PK\x03\x04 cut off")
-    assert checkpoint.remove_temporaries(tmp_path) == [stale]
+    (tmp_path / "samples").mkdir()
+    others = [tmp_path / "samples" / f".step_0000010.png.x1{TEMPORARY}", tmp_path / f".config.yaml.x2{TEMPORARY}",
+              tmp_path / f".resumes.yaml.x3{TEMPORARY}"]
+    evaluating = tmp_path / f".metrics.json.x4{TEMPORARY}"  # a concurrent evaluation's: not the training's to remove
+    for path in (*others, evaluating):
+        path.write_bytes(b"cut off")
+    assert checkpoint.remove_temporaries(tmp_path) == sorted([stale, *others])
     assert not stale.exists() and (ckpt_dir / checkpoint.LAST).exists()
+    assert evaluating.exists() and not any(p.exists() for p in others)
     assert checkpoint.remove_temporaries(tmp_path / "no_run") == []
