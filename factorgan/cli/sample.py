@@ -51,8 +51,8 @@ def write_npz(path: Path, samples: Tensor, groups: list[int] | None = None, prev
     grid = preview if preview is not None else image_grid(displayable(samples[:64], groups), nrow=8, padding=2,
                                                           pad_value=0.5)
     atomic_files.write_atomic(path.with_suffix(".png"), lambda f: save_png(grid, f),
-                            f"write the preview again: {again}",
-                            intact=f"The samples are in {path}; no partial preview was left.")
+                              f"write the preview again: {again}",
+                              intact=f"The samples are in {path}; no partial preview was left.")
     return path
 
 

@@ -15,9 +15,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from factorgan.build import build_trainer
-from factorgan.checks import resolve_device
 import factorgan.configs  # noqa: F401  (registers the configs' run_path resolver)
-from factorgan.checks import check_config
+from factorgan.checks import check_config, resolve_device
 from factorgan.summary import describe_data, summary
 from factorgan.errors import NonFiniteLossError, PairedCountError, RunError, SweepJobFailed, user_error
 from factorgan.runs import checkpoint

@@ -91,6 +91,7 @@ class BaseFactorisation(abc.ABC):
 
 Parts = BaseFactorisation  # its earlier name
 
+
 class Factorisation(BaseFactorisation):
     """Split samples of shape ``sample_shape`` into parts along ``dim``.
 

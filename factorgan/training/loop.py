@@ -56,8 +56,8 @@ class TrainerSettings:
         check_precision(self.precision)
 
 
-
 Schedule = TrainerSettings  # its earlier name
+
 
 class Trainer:
     """Trains a generator against a :class:`CombinedDiscriminator` on a dataset.

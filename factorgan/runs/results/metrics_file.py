@@ -213,7 +213,7 @@ def _locked(run_dir: Path) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
         raise atomic_files.unwritable(path, os.strerror(err.errno) if err.errno else str(err),
-                                    intact=f"{METRICS} was not changed.") from err
+                                      intact=f"{METRICS} was not changed.") from err
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

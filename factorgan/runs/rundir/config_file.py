@@ -57,7 +57,7 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> Path:
         print(f"note: {path} was damaged; rewritten from the run's checkpoint", file=sys.stderr)
     text = yaml.safe_dump(config, sort_keys=False)
     atomic_files.write_atomic(path, lambda f: f.write(text.encode()),
-                            "continue: the same command with resume=true (a sweep: run it again)")
+                              "continue: the same command with resume=true (a sweep: run it again)")
     return path
 
 
