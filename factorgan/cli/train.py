@@ -23,6 +23,7 @@ from factorgan.runs import checkpoint
 from factorgan.runs.process import console_log
 from factorgan.runs.resume import policy as run_policy
 from factorgan.runs.rundir.compat import current_config, upgrade_overrides
+from factorgan.runs.rundir import folder
 from factorgan.runs.rundir.config_file import write_config
 from factorgan.runs.results import evaluation as run_evaluation
 from factorgan.runs.results import metrics_file as run_metrics
@@ -69,7 +70,7 @@ def train(
     # the same count); the caller's thread count is restored afterwards.
     with threads.threads_for_run(cfg.get("threads", "auto")), RunLock(run_dir) as lock, \
             discarded_on_failure(run_dir, str(cfg.run_path), lock):
-        checkpoint.remove_temporaries(run_dir)  # a killed process's partial writes (we hold the lock)
+        folder.remove_temporaries(run_dir)  # a killed process's partial writes (we hold the lock)
         return _train(cfg, config, run_dir, multirun, overrides)
 
 

@@ -65,7 +65,7 @@ class InMemoryData(PooledData):
     def train(self) -> Tensor:
         """The training samples ``(N, *sample_shape)`` as stored (uint8 codes or float),
         joined from the part pools: a new tensor."""
-        return self._joined(self.complete.unbind(1), range(self.factorisation.num_parts))
+        return self._whole(self.complete)
 
     @property
     def num_train(self) -> int:

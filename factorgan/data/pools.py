@@ -48,9 +48,8 @@ def _part_name(names: Sequence[str] | None, i: int) -> str:
 
 
 def _rows(x: Tensor, index: Tensor) -> Tensor:
-    """``x[index]`` along dim 0 in ``x``'s layout: ``index_select`` for contiguous storage
-    (the same rows at a fraction of advanced indexing's per-call cost, which dominates
-    small batches), indexing for channels-last images (it keeps their layout)."""
+    """``x[index]`` in ``x``'s layout: ``index_select`` (a fraction of indexing's per-call
+    cost) for contiguous storage, indexing for channels-last images (keeps their layout)."""
     return x.index_select(0, index) if x.is_contiguous() else x[index]
 
 
@@ -203,10 +202,8 @@ class PooledData(TrainingData):
         (data whose every sample is complete: its pairs and samples)."""
         if self.all_complete:
             return {"paired": self.paired, "samples": int(self.rows.shape[0])}
-        sizes = {"complete": int(self.complete.shape[0]), "paired": self.paired}
-        for i, p in enumerate(self.parts):
-            sizes[f"part_{i}"] = int(p.shape[0])
-        return sizes
+        parts = {f"part_{i}": int(p.shape[0]) for i, p in enumerate(self.parts)}
+        return {"complete": int(self.complete.shape[0]), "paired": self.paired, **parts}
 
     def to(self, device: torch.device | str, memory_format: torch.memory_format = torch.preserve_format) -> "PooledData":
         def move(x: Tensor | None) -> Tensor | None:
@@ -240,6 +237,10 @@ class PooledData(TrainingData):
         which = list(which)
         pieces = [_rows(self.parts[p], rows[j]) for j, p in enumerate(which)]
         return pieces[0] if len(which) == 1 else self.factorisation.join_some(pieces, which)
+
+    def _whole(self, rows: Tensor) -> Tensor:
+        """Whole samples at the table rows ``rows`` ``(n, K)``, as stored."""
+        return self._joined(rows.unbind(1), range(self.factorisation.num_parts))
 
     def sample_paired(self, n: int, rng: torch.Generator) -> Tensor:
         if self.paired == 0:
@@ -311,7 +312,7 @@ class PooledData(TrainingData):
         if split == TRAIN:
             if self.train_reference is not None:
                 return as_float(self.train_reference[index.to(self.train_reference.device)].to(self.device))
-            return as_float(self._joined(self.complete[index.to(self.device)].unbind(1), range(self.factorisation.num_parts)))
+            return as_float(self._whole(self.complete[index.to(self.device)]))
         raise ValueError(f"split={split!r}: use {TRAIN!r} or {TEST!r}")
 
     def labels(self, split: str = TEST) -> Tensor | None:
@@ -319,8 +320,7 @@ class PooledData(TrainingData):
 
     def with_factorisation(self, factorisation: BaseFactorisation) -> "PooledData":
         """The same samples cut into ``factorisation``'s parts (``factorisation=slices|
-        quadrants|grid`` in the config): data whose every sample is complete only, since
-        parts stored apart have only the cut their files have. In place; returns self."""
+        quadrants|grid``), in place: complete data only (parts stored apart keep their cut)."""
         if not self.all_complete:
             return super().with_factorisation(factorisation)  # type: ignore[return-value]  (raises)
         shape = self.sample_shape
@@ -333,7 +333,7 @@ class PooledData(TrainingData):
                 factorisation.joined_shape(shape, list(range(self.input_parts, factorisation.num_parts)))
         except ValueError as err:
             raise DatasetError(f"factorisation {factorisation} does not fit {self.name}: {err}") from None
-        whole = self._joined(self.complete.unbind(1), range(self.factorisation.num_parts))  # (S, *sample_shape) in row order
+        whole = self._whole(self.complete)  # (S, *sample_shape) in row order
         parts, rows = complete_pools(whole, factorisation)
         PooledData.__init__(
             self, parts, rows, self.test, factorisation, paired=self.paired, input_parts=self.input_parts,

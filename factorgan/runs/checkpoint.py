@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from factorgan.atomic_files import TEMPORARY, write_atomic
+from factorgan.atomic_files import write_atomic
 from factorgan.errors import CheckpointUnreadable
 
 LAST = "last.pt"
@@ -23,20 +23,6 @@ def save_atomic(obj: Any, path: str | Path, hint: str = "") -> None:
     """``torch.save`` to a temporary file in the same directory, fsync, then rename
     (:func:`~factorgan.atomic_files.write_atomic`)."""
     write_atomic(path, lambda f: torch.save(obj, f), hint)
-
-
-def remove_temporaries(run_dir: str | Path) -> list[Path]:
-    """Remove the partial files a killed training process left behind: checkpoints
-    (``checkpoints/.last.pt.<random>.tmp``), sample images, ``config.yaml`` and
-    ``resumes.yaml``. Call it only while holding the run's lock, when no write of the
-    training can be under way (``metrics.json``'s are left: an evaluation takes no lock).
-    Returns what was removed."""
-    run_dir = Path(run_dir)
-    stale = sorted([*checkpoint_dir(run_dir).glob(f".*{TEMPORARY}"), *(run_dir / "samples").glob(f".*{TEMPORARY}"),
-                    *run_dir.glob(f".config.yaml.*{TEMPORARY}"), *run_dir.glob(f".resumes.yaml.*{TEMPORARY}")])
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:

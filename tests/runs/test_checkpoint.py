@@ -13,6 +13,7 @@ import torch
 
 from factorgan.atomic_files import TEMPORARY
 from factorgan.runs import checkpoint
+from factorgan.runs.rundir import folder
 from factorgan.errors import RunError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,7 +135,7 @@ def test_partial_writes_of_a_killed_process_are_removed_and_checkpoints_are_read
     evaluating = tmp_path / f".metrics.json.x4{TEMPORARY}"  # a concurrent evaluation's: not the training's to remove
     for path in (*others, evaluating):
         path.write_bytes(b"cut off")
-    assert checkpoint.remove_temporaries(tmp_path) == sorted([stale, *others])
+    assert folder.remove_temporaries(tmp_path) == sorted([stale, *others])
     assert not stale.exists() and (ckpt_dir / checkpoint.LAST).exists()
     assert evaluating.exists() and not any(p.exists() for p in others)
-    assert checkpoint.remove_temporaries(tmp_path / "no_run") == []
+    assert folder.remove_temporaries(tmp_path / "no_run") == []

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
+from factorgan.atomic_files import TEMPORARY
 from factorgan.runs import checkpoint
 
 
@@ -30,6 +31,26 @@ def run_path(experiment: str, model: str, paired: Any, tags: Mapping[str, Any] |
 def entries(run_dir: Path) -> set[str]:
     """The names in ``run_dir`` now (before a start, to tell its files from others')."""
     return {p.name for p in Path(run_dir).iterdir()} if Path(run_dir).is_dir() else set()
+
+
+def remove_temporaries(run_dir: str | Path) -> list[Path]:
+    """Remove the partial files a killed training process left behind: checkpoints
+    (``checkpoints/.last.pt.<random>.tmp``), sample images, ``config.yaml`` and
+    ``resumes.yaml``. Call it only while holding the run's lock, when no write of the
+    training can be under way (``metrics.json``'s are left: an evaluation takes no lock).
+    Returns what was removed."""
+    from factorgan.runs.resume.policy import RESUMES
+    from factorgan.runs.rundir.config_file import CONFIG
+
+    run_dir = Path(run_dir)
+    stale = sorted([
+        *checkpoint.checkpoint_dir(run_dir).glob(f".*{TEMPORARY}"),
+        *(run_dir / "samples").glob(f".*{TEMPORARY}"),  # SampleWriter's folder
+        *(p for name in (CONFIG, RESUMES) for p in run_dir.glob(f".{name}.*{TEMPORARY}")),
+    ])
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def has_checkpoint(run_dir: Path) -> bool:
